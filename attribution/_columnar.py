@@ -1,0 +1,312 @@
+"""The columnar core: sorted, dictionary-encoded numpy arrays of a store.
+
+Touches of journey ``k`` are ``offsets[k]:offsets[k + 1]``, in (``journey_id``, ``ts``,
+``seq``) order. Timestamps are int64 microseconds since the epoch (UTC) with
+:data:`NAT` for null. String columns are int32 codes into a sorted dictionary, ``-1``
+for null, so codes never depend on row order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .exceptions import SchemaError
+
+NAT = np.iinfo(np.int64).min
+
+_TOUCH_TYPES = {
+    "journey_id": pa.types.is_string,
+    "channel": pa.types.is_string,
+    "ts": pa.types.is_timestamp,
+    "seq": pa.types.is_integer,
+}
+_JOURNEY_AMOUNTS = ("pipeline_amount", "revenue_amount")
+_JOURNEY_TIMES = ("lead_created_at", "opportunity_created_at", "closed_at")
+
+
+@dataclass(eq=False)
+class Columnar:
+    """Encoded arrays of a store; see the module docstring for the layout."""
+
+    journey_ids: pa.Array
+    offsets: np.ndarray
+    channel: np.ndarray
+    channels: np.ndarray
+    ts: np.ndarray
+    seq: np.ndarray
+    campaign: np.ndarray
+    campaigns: np.ndarray
+    content: np.ndarray
+    contents: np.ndarray
+    interaction: np.ndarray
+    interactions: np.ndarray
+    lead_created_at: np.ndarray
+    opportunity_created_at: np.ndarray
+    closed_at: np.ndarray
+    won: np.ndarray
+    pipeline_amount: np.ndarray
+    revenue_amount: np.ndarray
+    weight: np.ndarray
+    timeless: np.ndarray = field(repr=False)
+
+    @property
+    def n_journeys(self) -> int:
+        """Number of journeys."""
+        return len(self.offsets) - 1
+
+    @property
+    def n_touches(self) -> int:
+        """Number of touches."""
+        return int(self.offsets[-1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Touches per journey."""
+        return np.diff(self.offsets)
+
+    def journey_of_touch(self) -> np.ndarray:
+        """The journey number of every touch."""
+        return np.repeat(np.arange(self.n_journeys, dtype=np.int64), self.lengths)
+
+
+def _first_values(values: pa.Array | pa.ChunkedArray, mask: np.ndarray, k: int = 3) -> str:
+    picked = values.filter(pa.array(mask)).slice(0, k).to_pylist()
+    return ", ".join(repr(v) for v in picked)
+
+
+def _require(table: pa.Table, name: str, checks: dict, required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise SchemaError(f"{name}: missing column(s) {', '.join(missing)} "
+                          f"(found: {', '.join(table.column_names)})", missing)
+    for col, ok in checks.items():
+        if col in table.column_names:
+            typ = table.schema.field(col).type
+            base = typ.value_type if pa.types.is_dictionary(typ) else typ
+            if not (ok(base) or pa.types.is_null(base)
+                    or (ok is pa.types.is_string and pa.types.is_large_string(base))):
+                raise SchemaError(f"{name}: column {col} has type {typ}, which is not "
+                                  f"a {ok.__name__.removeprefix('is_')} column")
+
+
+def _encode(col: pa.ChunkedArray | pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary-encode a string column: sorted values and int32 codes (-1 = null)."""
+    if col is None:
+        return np.full(n, -1, np.int32), np.array([], dtype=object)
+    if isinstance(col, pa.ChunkedArray):
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    dictionary = col.dictionary.cast(pa.string())
+    values = np.asarray(dictionary.to_pylist(), dtype=object)
+    indices = col.indices.to_numpy(zero_copy_only=False)
+    null = ~col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
+    # sorted, deduplicated dictionary so codes do not depend on row order
+    uniq, rank = np.unique(values.astype(str), return_inverse=True) if len(values) else (
+        np.array([], dtype=object), np.zeros(0, np.int64))
+    if null is not None:
+        indices = np.where(null, 0, indices)
+    codes = rank[indices].astype(np.int32) if len(values) else np.full(n, -1, np.int32)
+    if null is not None:
+        codes[null] = -1
+    return codes, uniq.astype(object)
+
+
+def _timestamps(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.full(n, NAT, np.int64)
+    if pa.types.is_null(col.type):
+        return np.full(n, NAT, np.int64)
+    col = col.cast(pa.timestamp("us", tz=getattr(col.type, "tz", None)))
+    return pc.fill_null(col.cast(pa.int64()), NAT).to_numpy()
+
+
+def _is_sorted(table: pa.Table) -> bool:
+    ids = table.column("journey_id")
+    if table.num_rows < 2:
+        return True
+    a, b = ids.slice(0, table.num_rows - 1), ids.slice(1)
+    if pc.any(pc.less(b, a)).as_py():
+        return False
+    same = pc.equal(a, b)
+    if "ts" in table.column_names:
+        ts = table.column("ts")
+        t0, t1 = ts.slice(0, table.num_rows - 1), ts.slice(1)
+        # a journey is all-null (timeless) or all-timed; nulls sort last
+        bad = pc.and_kleene(same, pc.or_kleene(pc.less(t1, t0),
+                                               pc.and_(pc.is_null(t0), pc.is_valid(t1))))
+        if pc.any(pc.fill_null(bad, False)).as_py():
+            return False
+        ts_equal = pc.fill_null(pc.equal(t0, t1), False)
+        both_null = pc.and_(pc.is_null(t0), pc.is_null(t1))
+        same = pc.and_(same, pc.or_(ts_equal, both_null))
+    if "seq" in table.column_names:
+        s = table.column("seq")
+        bad = pc.and_(same, pc.fill_null(pc.less(s.slice(1), s.slice(0, table.num_rows - 1)),
+                                          False))
+        if pc.any(bad).as_py():
+            return False
+    return True
+
+
+def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
+                   journeys_name: str) -> Columnar:
+    """Validate a touches/journeys pair and encode it as a :class:`Columnar`.
+
+    Raises
+    ------
+    SchemaError
+        On the first broken rule of DESIGN §2, naming the file, column and values.
+    """
+    _require(touches, touches_name, _TOUCH_TYPES, ("journey_id", "channel"))
+    amount_checks = {c: is_number for c in _JOURNEY_AMOUNTS}
+    time_checks = {c: pa.types.is_timestamp for c in _JOURNEY_TIMES}
+    _require(journeys, journeys_name,
+             {"journey_id": pa.types.is_string, "won": pa.types.is_boolean,
+              "weight": pa.types.is_integer, **amount_checks, **time_checks},
+             ("journey_id",))
+
+    # ---- journeys: sorted, unique ids
+    jids = journeys.column("journey_id")
+    if jids.null_count:
+        raise SchemaError(f"{journeys_name}: column journey_id has {jids.null_count} "
+                          "null value(s); every journey needs an id")
+    if not _is_sorted(journeys.select(["journey_id"])):
+        journeys = journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
+        jids = journeys.column("journey_id")
+    jids = jids.combine_chunks().cast(pa.string()) if isinstance(jids, pa.ChunkedArray) \
+        else jids.cast(pa.string())
+    n_j = len(jids)
+    if n_j > 1:
+        dup = pc.equal(jids.slice(1), jids.slice(0, n_j - 1)).to_numpy(zero_copy_only=False)
+        if dup.any():
+            raise SchemaError(f"{journeys_name}: column journey_id has duplicate values: "
+                              f"{_first_values(jids.slice(1), dup)}",
+                              jids.slice(1).filter(pa.array(dup)).to_pylist()[:20])
+
+    # ---- touches: sorted by journey_id, ts, seq
+    tj = touches.column("journey_id")
+    if tj.null_count:
+        raise SchemaError(f"{touches_name}: column journey_id has {tj.null_count} null "
+                          "value(s); every touch needs a journey")
+    ch = touches.column("channel")
+    if ch.null_count:
+        mask = ch.is_null().to_numpy(zero_copy_only=False)
+        raise SchemaError(f"{touches_name}: column channel is null in {ch.null_count} "
+                          f"row(s), for journey_id {_first_values(tj, mask)}; map every "
+                          "touch to a channel")
+    if not _is_sorted(touches):
+        keys = [("journey_id", "ascending")] + [
+            (c, "ascending") for c in ("ts", "seq") if c in touches.column_names]
+        touches = touches.take(pc.sort_indices(touches, keys))
+    n_t = touches.num_rows
+    tj = touches.column("journey_id")
+    tj = tj.combine_chunks() if isinstance(tj, pa.ChunkedArray) else tj
+    if pa.types.is_dictionary(tj.type):
+        tj = tj.cast(pa.string())
+    tj = tj.cast(pa.string())
+    if n_t:
+        change = pc.not_equal(tj.slice(1), tj.slice(0, n_t - 1)).to_numpy(
+            zero_copy_only=False)
+        starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    else:
+        starts = np.zeros(0, np.int64)
+    run_ids = tj.take(pa.array(starts))
+    where = pc.index_in(run_ids, value_set=jids)
+    if where.null_count:
+        unknown = where.is_null().to_numpy(zero_copy_only=False)
+        raise SchemaError(f"{touches_name}: column journey_id has values with no row in "
+                          f"{journeys_name}: {_first_values(run_ids, unknown)}",
+                          run_ids.filter(pa.array(unknown)).to_pylist()[:20])
+    where = where.to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = np.zeros(n_j, np.int64)
+    counts[where] = np.diff(np.append(starts, n_t))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    ts = _timestamps(touches.column("ts") if "ts" in touches.column_names else None, n_t)
+    seq = (pc.fill_null(touches.column("seq"), 0).to_numpy().astype(np.int64)
+           if "seq" in touches.column_names else np.zeros(n_t, np.int64))
+    has_ts = ts != NAT
+    lengths = counts
+    if n_t:
+        timed = np.add.reduceat(has_ts.astype(np.int64), offsets[:-1][lengths > 0])
+        mixed = (timed > 0) & (timed < lengths[lengths > 0])
+        if mixed.any():
+            bad = np.flatnonzero(lengths > 0)[mixed]
+            raise SchemaError(f"{touches_name}: column ts is null for some but not all "
+                              f"touches of journey_id {_first_values(jids, _mask(n_j, bad))};"
+                              " ts may be null only for aggregated paths (all touches)")
+    timeless = np.zeros(n_j, bool)
+    if n_t:
+        timeless[lengths > 0] = ~has_ts[offsets[:-1][lengths > 0]]
+
+    def col(name: str) -> pa.ChunkedArray | None:
+        return touches.column(name) if name in touches.column_names else None
+
+    channel, channels = _encode(touches.column("channel"), n_t)
+    campaign, campaigns = _encode(col("campaign"), n_t)
+    content, contents = _encode(col("content"), n_t)
+    interaction, interactions = _encode(col("interaction"), n_t)
+
+    # ---- journey values
+    def jcol(name: str) -> pa.ChunkedArray | None:
+        return journeys.column(name) if name in journeys.column_names else None
+
+    amounts = {}
+    for name in _JOURNEY_AMOUNTS:
+        c = jcol(name)
+        if c is None or pa.types.is_null(c.type):
+            amounts[name] = np.zeros(n_j)
+            continue
+        a = pc.fill_null(c.cast(pa.float64()), 0.0).to_numpy()
+        bad = ~np.isfinite(a) | (a < 0)
+        if bad.any():
+            raise SchemaError(
+                f"{journeys_name}: column {name} must be a finite amount >= 0; found "
+                f"{', '.join(repr(float(v)) for v in a[bad][:3])} for journey_id "
+                f"{_first_values(jids, bad)}", a[bad][:20].tolist())
+        amounts[name] = a
+    won_col = jcol("won")
+    won = (pc.fill_null(won_col, False).to_numpy(zero_copy_only=False).astype(bool)
+           if won_col is not None and not pa.types.is_null(won_col.type) else
+           np.zeros(n_j, bool))
+    w_col = jcol("weight")
+    if w_col is None or pa.types.is_null(w_col.type):
+        weight = np.ones(n_j, np.int64)
+    else:
+        weight = pc.fill_null(w_col, 1).to_numpy().astype(np.int64)
+        bad = weight < 1
+        if bad.any():
+            raise SchemaError(f"{journeys_name}: column weight must be a whole number "
+                              f">= 1; found {weight[bad][:3].tolist()} for journey_id "
+                              f"{_first_values(jids, bad)}")
+    times = {name: _timestamps(jcol(name), n_j) for name in _JOURNEY_TIMES}
+    bad = won & (times["closed_at"] == NAT) & ~timeless
+    if bad.any():
+        raise SchemaError(f"{journeys_name}: column closed_at is null for won journey_id "
+                          f"{_first_values(jids, bad)}; a won deal needs its close date")
+    return Columnar(
+        journey_ids=jids, offsets=offsets, channel=channel, channels=channels, ts=ts,
+        seq=seq, campaign=campaign, campaigns=campaigns, content=content, contents=contents,
+        interaction=interaction, interactions=interactions,
+        lead_created_at=times["lead_created_at"],
+        opportunity_created_at=times["opportunity_created_at"],
+        closed_at=times["closed_at"], won=won, pipeline_amount=amounts["pipeline_amount"],
+        revenue_amount=amounts["revenue_amount"], weight=weight, timeless=timeless)
+
+
+def is_number(t: pa.DataType) -> bool:
+    """Whether an arrow type holds numbers (float, integer or decimal)."""
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)
+
+
+def _mask(n: int, idx: np.ndarray) -> np.ndarray:
+    m = np.zeros(n, bool)
+    m[idx] = True
+    return m

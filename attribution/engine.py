@@ -1,0 +1,355 @@
+"""The attribution engine: run models over targets and quarters, gather the tables.
+
+:func:`attribute` is the one call a notebook or the CLI makes. For every quarter and
+target it builds the eligible view of the store (:mod:`attribution.problem`), fits a
+fresh copy of every model on exactly that set, and collects
+
+* ``credit`` — one row per credited touch (an eligible touch of a converting journey
+  with a non-zero amount) and target, one float column per model (wide);
+* ``channel_credit`` — ``channel``, ``model``, ``target``, ``quarter``, ``credit``,
+  ``share``, with an ``(unattributed)`` row per model;
+* ``removal_effects`` — ``channel``, ``target``, ``quarter``, ``removal_effect`` for
+  Markov models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ._atomic import atomic_directory
+from ._columnar import NAT
+from .exceptions import TouchlineError
+from .models.base import Model, make_model, registered_models
+from .models.markov import Markov
+from .problem import TARGETS, Problem, build_problem
+from .store import Store, open_store
+
+__all__ = ["UNATTRIBUTED", "AttributionResult", "attribute"]
+
+UNATTRIBUTED = "(unattributed)"
+_CREDIT_KEYS = ["journey_id", "touch_index", "ts", "channel", "campaign", "content",
+                "interaction", "target", "quarter", "weight"]
+
+
+@dataclass(eq=False)
+class AttributionResult:
+    """Tables of one attribution run.
+
+    Attributes
+    ----------
+    credit_table : pyarrow.Table
+        Wide touch-level credit, as written to ``credit.parquet``.
+    channel_credit : pandas.DataFrame
+        ``channel``, ``model``, ``target``, ``quarter``, ``credit``, ``share``.
+    removal_effects : pandas.DataFrame
+        ``channel``, ``target``, ``quarter``, ``removal_effect`` (Markov runs).
+    models : dict
+        The fitted model objects by (model name, target, quarter).
+    run : dict
+        What was run, as written to ``run.json``.
+    """
+
+    credit_table: pa.Table
+    channel_credit: pd.DataFrame
+    removal_effects: pd.DataFrame
+    models: dict[tuple[str, str, str], Model]
+    run: dict[str, Any]
+    totals: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def credit(self) -> pd.DataFrame:
+        """Touch-level credit, wide: one float column per model."""
+        return self.credit_table.to_pandas()
+
+    def credit_long(self) -> pd.DataFrame:
+        """Touch-level credit, tidy: one row per touch, target and model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The key columns of ``credit`` plus ``model`` and ``credit``.
+        """
+        models = self.run["model_columns"]
+        return self.credit.melt(id_vars=_CREDIT_KEYS, value_vars=models, var_name="model",
+                                value_name="credit")
+
+    @property
+    def graphs(self) -> dict[tuple[str, str], Any]:
+        """Fitted Markov graphs (``networkx.DiGraph``) by (target, quarter)."""
+        return {(t, q): m.graph_ for (name, t, q), m in self.models.items()
+                if isinstance(m, Markov) and name == "markov"}
+
+    @property
+    def graph(self) -> Any:
+        """The fitted Markov graph, when the run has exactly one."""
+        graphs = self.graphs
+        if len(graphs) != 1:
+            raise TouchlineError(f"this run has {len(graphs)} Markov graphs; use "
+                                 ".graphs[(target, quarter)]")
+        return next(iter(graphs.values()))
+
+    def to_dir(self, out: str | os.PathLike) -> Path:
+        """Write ``credit.parquet``, ``channel_credit.parquet``,
+        ``removal_effects.parquet`` and ``run.json`` atomically into ``out``.
+        """
+        with atomic_directory(out) as tmp:
+            _write(self.credit_table, tmp / "credit.parquet")
+            _write(_to_arrow(self.channel_credit), tmp / "channel_credit.parquet")
+            _write(_to_arrow(self.removal_effects), tmp / "removal_effects.parquet")
+            (tmp / "run.json").write_text(json.dumps(self.run, indent=2, sort_keys=True)
+                                          + "\n")
+        return Path(out)
+
+    def _repr_html_(self) -> str:
+        table = self.channel_credit.pivot_table(index=["target", "quarter", "channel"],
+                                                columns="model", values="credit",
+                                                sort=False)
+        return "<h4>touchline attribution: credit by channel</h4>" + table.to_html(
+            float_format=lambda v: f"{v:,.2f}")
+
+    def __repr__(self) -> str:
+        return (f"AttributionResult(models={self.run['model_columns']}, targets="
+                f"{self.run['targets']}, quarters={self.run['quarters']}, "
+                f"credit rows={self.credit_table.num_rows})")
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _resolve_models(models: str | Model | Iterable[str | Model]) -> list[Model]:
+    if isinstance(models, (str, Model)):
+        models = [models]
+    out: list[Model] = []
+    for spec in models:
+        if spec == "all":
+            out.extend(make_model(n) for n in registered_models())
+        else:
+            out.append(make_model(spec))
+    names = [m.name for m in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TouchlineError(f"models: {', '.join(dupes)} given twice; each model is one "
+                             "credit column, so run differently parameterised copies in "
+                             "separate runs")
+    if not out:
+        raise TouchlineError("models: no model given; name one or more, or 'all'")
+    return out
+
+
+def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame],
+              models: str | Model | Iterable[str | Model] = "all",
+              targets: str | Sequence[str] = ("pipeline", "revenue"), *,
+              lookback_days: float = 365, quarters: str | Sequence[str] | None = None,
+              reporting_tz: str = "UTC", fiscal_year_start: int = 1,
+              exclude_channels: Iterable[str] = (), progress: bool = False
+              ) -> AttributionResult:
+    """Credit pipeline, revenue or conversions to touches with one or more models.
+
+    Parameters
+    ----------
+    store : path, Store or (touches, journeys) DataFrames
+        The journey store (see :func:`attribution.open_store`).
+    models : "all", name, Model or list of them, default="all"
+        Names take default parameters; model objects carry their own.
+    targets : str or list of str, default=("pipeline", "revenue")
+        Any of ``pipeline``, ``revenue``, ``conversions``.
+    lookback_days : float, default=365
+        Lookback window before the conversion moment (DESIGN §3).
+    quarters : str or list of str, optional
+        Run once per quarter (``2026Q3``) on that quarter's journeys; by default one
+        run over every journey, labelled ``all``.
+    reporting_tz : str, default="UTC"
+        Time zone of quarter boundaries.
+    fiscal_year_start : int, default=1
+        First month of the fiscal year (a fiscal year is named by the year it ends in).
+    exclude_channels : iterable of str
+        Channels removed before any model sees the journeys.
+    progress : bool, default=False
+        Show a progress bar on standard error.
+
+    Returns
+    -------
+    AttributionResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> touches = pd.DataFrame({"journey_id": ["a", "a", "b"], "seq": [0, 1, 0],
+    ...                         "channel": ["Email", "Search", "Email"]})
+    >>> journeys = pd.DataFrame({"journey_id": ["a", "b"], "won": [True, False],
+    ...                          "revenue_amount": [100.0, 0.0]})
+    >>> result = attribute((touches, journeys), ["linear", "markov"],
+    ...                    targets="revenue")
+    >>> result.channel_credit[["channel", "model", "credit"]]
+              channel   model  credit
+    0  (unattributed)  linear     0.0
+    1           Email  linear    50.0
+    2          Search  linear    50.0
+    3  (unattributed)  markov     0.0
+    4           Email  markov    50.0
+    5          Search  markov    50.0
+    """
+    store = open_store(store)
+    model_specs = _resolve_models(models)
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    for t in targets:
+        if t not in TARGETS:
+            raise TouchlineError(f"target: {t!r} is not a credit target; choose from "
+                                 f"{', '.join(TARGETS)}")
+    if len(set(targets)) != len(targets):
+        raise TouchlineError("target: a target is given twice")
+    quarter_list: list[str | None] = (
+        [None] if quarters is None else [quarters] if isinstance(quarters, str)
+        else list(quarters) or [None])
+    columnar = store.columnar()
+    excluded = tuple(exclude_channels)
+    steps = len(quarter_list) * len(targets) * len(model_specs)
+    bar = _progress(steps, progress)
+    credit_parts, channel_parts, effect_parts, totals = [], [], [], []
+    fitted: dict[tuple[str, str, str], Model] = {}
+    try:
+        for quarter in quarter_list:
+            for target in targets:
+                problem = build_problem(columnar, target, lookback_days=lookback_days,
+                                        quarter=quarter, reporting_tz=reporting_tz,
+                                        fiscal_year_start=fiscal_year_start,
+                                        exclude_channels=excluded)
+                columns: dict[str, np.ndarray] = {}
+                for spec in model_specs:
+                    bar.set_description(f"{target} {problem.quarter} {spec.name}")
+                    model = spec.clone().fit(problem)
+                    mc = model.credit(problem)
+                    fitted[(model.name, target, problem.quarter)] = model
+                    columns[model.name] = mc.touch
+                    channel_parts.append(_channel_rows(problem, model.name, mc.by_channel,
+                                                       mc.unattributed))
+                    if isinstance(model, Markov):
+                        effect_parts.append(_effect_rows(problem, model))
+                    bar.update(1)
+                credit_parts.append(_credit_rows(problem, columns))
+                totals.append({"target": target, "quarter": problem.quarter,
+                               "total": problem.total,
+                               "unattributed": problem.unattributed,
+                               "journeys": int(len(problem.journey)),
+                               "converting": int(problem.converting.sum())})
+    finally:
+        bar.close()
+    model_columns = [m.name for m in model_specs]
+    credit_table = (pa.concat_tables(credit_parts, promote_options="permissive")
+                    if credit_parts else pa.table({}))
+    channel_credit = pd.concat(channel_parts, ignore_index=True)
+    removal_effects = (pd.concat(effect_parts, ignore_index=True) if effect_parts else
+                       pd.DataFrame({"channel": pd.Series(dtype=object),
+                                     "target": pd.Series(dtype=object),
+                                     "quarter": pd.Series(dtype=object),
+                                     "removal_effect": pd.Series(dtype=float)}))
+    run = {
+        "touchline_version": _version(),
+        "models": [m.describe() for m in model_specs],
+        "model_columns": model_columns,
+        "targets": targets,
+        "quarters": [q or "all" for q in quarter_list],
+        "lookback_days": lookback_days,
+        "reporting_tz": reporting_tz,
+        "fiscal_year_start": fiscal_year_start,
+        "exclude_channels": list(excluded),
+        "store": str(store.path) if store.path else None,
+        "inputs": store.input_hashes(),
+        "totals": totals,
+    }
+    return AttributionResult(credit_table=credit_table, channel_credit=channel_credit,
+                             removal_effects=removal_effects, models=fitted, run=run,
+                             totals=pd.DataFrame(totals))
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    disable = (not enabled) or bool(os.environ.get("CI")) or not sys.stderr.isatty()
+    return tqdm(total=total, disable=disable, file=sys.stderr, unit="model", leave=False)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("touchline")
+    except Exception:
+        return "unknown"
+
+
+def _channel_rows(problem: Problem, model: str, by_channel: np.ndarray,
+                  extra_unattributed: float) -> pd.DataFrame:
+    present = np.zeros(problem.n_channels, bool)
+    present[problem.columnar.channel[problem.paths.touch]] = True
+    present |= by_channel != 0
+    idx = np.flatnonzero(present)
+    names = problem.channels[idx].astype(str)
+    order = np.argsort(names, kind="stable")
+    channels = [UNATTRIBUTED, *names[order].tolist()]
+    credit = np.concatenate([[problem.unattributed + extra_unattributed],
+                             by_channel[idx][order]])
+    total = problem.total
+    share = credit / total if total > 0 else np.full(len(credit), np.nan)
+    return pd.DataFrame({"channel": channels, "model": model, "target": problem.target,
+                         "quarter": problem.quarter, "credit": credit, "share": share})
+
+
+def _effect_rows(problem: Problem, model: Markov) -> pd.DataFrame:
+    eff = model.removal_effects_.sort_index()
+    return pd.DataFrame({"channel": eff.index.astype(str).tolist(),
+                         "target": problem.target, "quarter": problem.quarter,
+                         "removal_effect": eff.to_numpy(dtype=float)})
+
+
+def _dictionary(codes: np.ndarray, values: np.ndarray) -> pa.DictionaryArray:
+    mask = codes < 0
+    indices = pa.array(np.where(mask, 0, codes).astype(np.int32),
+                       mask=mask if mask.any() else None)
+    dictionary = pa.array(values.tolist() if len(values) else [""], type=pa.string())
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+
+def _credit_rows(problem: Problem, columns: dict[str, np.ndarray]) -> pa.Table:
+    c = problem.columnar
+    seg = problem.conv
+    keep = problem.conv_value[seg.row] > 0
+    touch = seg.touch[keep]
+    journey = problem.conv_journey[seg.row[keep]]
+    ts = c.ts[touch]
+    n = len(touch)
+    arrays = {
+        "journey_id": pa.DictionaryArray.from_arrays(
+            pa.array(journey.astype(np.int32)), c.journey_ids),
+        "touch_index": pa.array(touch - c.offsets[journey]),
+        "ts": pa.array(ts, mask=ts == NAT, type=pa.int64()).cast(
+            pa.timestamp("us", tz="UTC")),
+        "channel": _dictionary(c.channel[touch], c.channels),
+        "campaign": _dictionary(c.campaign[touch], c.campaigns),
+        "content": _dictionary(c.content[touch], c.contents),
+        "interaction": _dictionary(c.interaction[touch], c.interactions),
+        "target": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                                 pa.array([problem.target])),
+        "quarter": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                                  pa.array([problem.quarter])),
+        "weight": pa.array(problem.weight[problem.conv_rows][seg.row[keep]]),
+    }
+    for name, values in columns.items():
+        arrays[name] = pa.array(values[keep].astype(np.float64))
+    return pa.table(arrays)

@@ -1,0 +1,455 @@
+"""The journey store: column names, schema, the atomic writer and the reader.
+
+A store is a directory (DESIGN §2) holding ``touches.parquet`` and ``journeys.parquet``
+(or the partitioned ``touches/part-NNNNN.parquet`` and ``journeys/part-NNNNN.parquet``),
+``rejects.parquet``, optionally ``spend.parquet``, and ``manifest.json``.
+
+:func:`open_store` reads a store directory, or a pair of DataFrames, into a
+:class:`Store`. The engine never touches pandas frames on its hot path: it asks the
+store for :meth:`Store.columnar`, the dictionary-encoded numpy arrays of the columns it
+needs (journey offsets plus per-touch codes), built once and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ._atomic import atomic_directory
+from ._columnar import Columnar, build_columnar
+from .exceptions import SchemaError
+
+__all__ = [
+    "JOURNEY_SCHEMA",
+    "REJECT_SCHEMA",
+    "SCHEMA_VERSION",
+    "SPEND_SCHEMA",
+    "TOUCH_SCHEMA",
+    "Store",
+    "open_store",
+    "write_store",
+]
+
+SCHEMA_VERSION = 1
+
+_TS = pa.timestamp("us", tz="UTC")
+
+#: ``touches.parquet``: one row per touch, sorted by journey_id, ts, seq.
+TOUCH_SCHEMA = pa.schema(
+    [
+        ("journey_id", pa.string()),
+        ("ts", _TS),
+        ("seq", pa.int64()),
+        ("person_id", pa.string()),
+        ("channel", pa.string()),
+        ("campaign", pa.string()),
+        ("content", pa.string()),
+        ("interaction", pa.string()),
+        ("source", pa.string()),
+        ("source_ref", pa.string()),
+    ]
+)
+
+#: ``journeys.parquet``: one row per journey, sorted by journey_id.
+JOURNEY_SCHEMA = pa.schema(
+    [
+        ("journey_id", pa.string()),
+        ("account_id", pa.string()),
+        ("lead_created_at", _TS),
+        ("opportunity_created_at", _TS),
+        ("closed_at", _TS),
+        ("won", pa.bool_()),
+        ("pipeline_amount", pa.float64()),
+        ("revenue_amount", pa.float64()),
+        ("currency", pa.string()),
+        ("weight", pa.int64()),
+    ]
+)
+
+#: ``rejects.parquet``: every input row that could not be used.
+REJECT_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_ref", pa.string()),
+        ("raw", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+#: ``spend.parquet``: costs by day, channel and campaign.
+SPEND_SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("channel", pa.string()),
+        ("campaign", pa.string()),
+        ("cost", pa.float64()),
+        ("cost_type", pa.string()),
+        ("currency", pa.string()),
+        ("source", pa.string()),
+        ("source_ref", pa.string()),
+    ]
+)
+
+_REQUIRED_TOUCH = ("journey_id", "channel")
+_REQUIRED_JOURNEY = ("journey_id",)
+#: Low-cardinality columns read straight into dictionary arrays (fast encoding).
+_DICTIONARY_COLUMNS = ["channel", "campaign", "content", "interaction", "source"]
+
+
+# --------------------------------------------------------------------------- writing
+def _to_table(data: pd.DataFrame | pa.Table | None, schema: pa.Schema, name: str,
+              required: tuple[str, ...] = ()) -> pa.Table:
+    """Conform ``data`` to ``schema``: add missing optional columns as nulls, cast."""
+    if data is None:
+        return schema.empty_table()
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    missing = [c for c in required if c not in data.column_names]
+    if missing:
+        raise SchemaError(
+            f"{name}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(data.column_names) or 'none'})", missing)
+    arrays = []
+    for field in schema:
+        if field.name in data.column_names:
+            col = data.column(field.name)
+            try:
+                col = _cast_column(col, field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise SchemaError(
+                    f"{name}: column {field.name} has type {col.type}, expected "
+                    f"{field.type} ({str(exc).splitlines()[0]})") from None
+        elif field.name == "weight":
+            col = pa.array(np.ones(data.num_rows, dtype=np.int64))
+        else:
+            col = pa.nulls(data.num_rows, field.type)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _cast_column(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if pa.types.is_timestamp(typ):
+        if pa.types.is_timestamp(col.type) and col.type.tz is None:
+            col = pc.assume_timezone(col, "UTC")
+        elif pa.types.is_date(col.type):
+            col = pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC")
+        elif pa.types.is_null(col.type):
+            return pa.chunked_array([pa.nulls(len(col), typ)])
+        elif not pa.types.is_timestamp(col.type):
+            raise pa.ArrowTypeError(f"cannot read {col.type} as a timestamp")
+    if pa.types.is_string(typ) and pa.types.is_large_string(col.type):
+        return col.cast(typ)
+    if pa.types.is_integer(typ) and pa.types.is_floating(col.type):
+        return col.cast(typ, safe=True)
+    return col.cast(typ)
+
+
+def _sort_touches(table: pa.Table) -> pa.Table:
+    idx = pc.sort_indices(table, sort_keys=[("journey_id", "ascending"),
+                                            ("ts", "ascending"), ("seq", "ascending")])
+    return table.take(idx)
+
+
+def _sort_journeys(table: pa.Table) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=[("journey_id", "ascending")]))
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    table = table.replace_schema_metadata(None)
+    pq.write_table(table, path, compression="zstd", row_group_size=1 << 20,
+                   write_statistics=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def partition_of(keys: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
+    """Return a stable partition number in ``[0, partitions)`` for each key string.
+
+    The hash is FNV-1a over the UTF-8 bytes, so it is the same on every machine and
+    Python version (Python's ``hash`` is salted per process).
+    """
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    keys = keys.cast(pa.large_string())
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[
+        keys.offset: keys.offset + len(keys) + 1]
+    data = np.frombuffer(keys.buffers()[2], dtype=np.uint8) if keys.buffers()[2] else \
+        np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    h = np.full(len(keys), 0xCBF29CE484222325, dtype=np.uint64)
+    max_len = int(lengths.max()) if len(lengths) else 0
+    prime = np.uint64(0x100000001B3)
+    for i in range(max_len):  # loop over characters, vectorised over all keys
+        live = lengths > i
+        byte = data[offsets[:-1][live] + i].astype(np.uint64)
+        h[live] = (h[live] ^ byte) * prime
+    return (h % np.uint64(partitions)).astype(np.int64)
+
+
+def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
+                journeys: pd.DataFrame | pa.Table, *, rejects: pd.DataFrame | pa.Table |
+                None = None, spend: pd.DataFrame | pa.Table | None = None,
+                inputs: list[dict[str, Any]] | None = None,
+                channel_mapping: Any = None, partitions: int | None = None,
+                extra: Mapping[str, Any] | None = None) -> Path:
+    """Write a journey store atomically and return its path.
+
+    Touches are sorted by (``journey_id``, ``ts``, ``seq``) and journeys by
+    ``journey_id``; the store is validated before anything is written, so a bad
+    input never leaves a half-written store behind.
+
+    Parameters
+    ----------
+    out : path
+        A new path, or an existing touchline store (it holds ``manifest.json``).
+    touches, journeys : DataFrame or pyarrow.Table
+        In the column names of :data:`TOUCH_SCHEMA` and :data:`JOURNEY_SCHEMA`;
+        missing optional columns are filled with nulls (``weight`` with 1).
+    rejects, spend : DataFrame or pyarrow.Table, optional
+        Rows that could not be used, and costs.
+    inputs : list of dict, optional
+        One entry per input file for the manifest: ``path``, ``rows_read``,
+        ``rows_used``, ``rows_looked_up``, ``rows_duplicate``, ``rows_rejected``
+        (size and sha256 are added here).
+    channel_mapping : any JSON-serialisable, optional
+        The channel mapping that was used.
+    partitions : int, optional
+        Write the partitioned layout with this many parts, split by a hash of
+        ``account_id`` (``journey_id`` when there is none).
+
+    Returns
+    -------
+    pathlib.Path
+        The store directory.
+    """
+    t = _sort_touches(_to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH))
+    j = _sort_journeys(_to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
+    build_columnar(t, j, touches_name="touches", journeys_name="journeys")  # validates
+    r = _to_table(rejects, REJECT_SCHEMA, "rejects")
+    s = _to_table(spend, SPEND_SCHEMA, "spend") if spend is not None else None
+    manifest_inputs = []
+    for entry in inputs or []:
+        entry = dict(entry)
+        p = Path(entry["path"])
+        if p.is_file():
+            entry.setdefault("size", p.stat().st_size)
+            entry.setdefault("sha256", file_sha256(p))
+        entry["path"] = str(entry["path"])
+        manifest_inputs.append(entry)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "inputs": manifest_inputs,
+        "channel_mapping": channel_mapping,
+        "counts": {"journeys": j.num_rows, "touches": t.num_rows,
+                   "rejects": r.num_rows, "spend": s.num_rows if s is not None else 0},
+        "layout": "partitioned" if partitions else "single",
+        **(dict(extra) if extra else {}),
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    with atomic_directory(out) as tmp:
+        if partitions:
+            _write_partitioned(tmp, t, j, int(partitions))
+        else:
+            _write_parquet(t, tmp / "touches.parquet")
+            _write_parquet(j, tmp / "journeys.parquet")
+        _write_parquet(r, tmp / "rejects.parquet")
+        if s is not None:
+            _write_parquet(s, tmp / "spend.parquet")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True,
+                                                      default=str) + "\n")
+    return Path(out)
+
+
+def _write_partitioned(tmp: Path, t: pa.Table, j: pa.Table, partitions: int) -> None:
+    key = pc.coalesce(j.column("account_id"), j.column("journey_id"))
+    part_of_journey = partition_of(key, partitions)
+    # touches are sorted by journey_id like journeys: map each touch to its journey row
+    idx = pc.index_in(t.column("journey_id"), value_set=j.column("journey_id"))
+    part_of_touch = part_of_journey[idx.to_numpy(zero_copy_only=False)]
+    (tmp / "touches").mkdir()
+    (tmp / "journeys").mkdir()
+    for p in range(partitions):
+        _write_parquet(j.filter(pa.array(part_of_journey == p)),
+                       tmp / "journeys" / f"part-{p:05d}.parquet")
+        _write_parquet(t.filter(pa.array(part_of_touch == p)),
+                       tmp / "touches" / f"part-{p:05d}.parquet")
+
+
+# --------------------------------------------------------------------------- reading
+class Store:
+    """A journey store, read lazily.
+
+    Use :func:`open_store` to make one. ``touches`` and ``journeys`` give pandas
+    DataFrames (built on first access); :meth:`columnar` gives the encoded arrays
+    the engine works on.
+    """
+
+    def __init__(self, touches: pa.Table | None, journeys: pa.Table | None, *,
+                 path: Path | None = None) -> None:
+        self.path = path
+        self._touches_table = touches
+        self._journeys_table = journeys
+        self._columnar: Columnar | None = None
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else "in memory"
+        return f"Store({where})"
+
+    # -- files
+    def _location(self, name: str) -> Path:
+        assert self.path is not None
+        single = self.path / f"{name}.parquet"
+        return single if single.exists() else self.path / name
+
+    @property
+    def touches_name(self) -> str:
+        """The file the touches come from, for error messages."""
+        return str(self._location("touches")) if self.path else "touches"
+
+    @property
+    def journeys_name(self) -> str:
+        """The file the journeys come from, for error messages."""
+        return str(self._location("journeys")) if self.path else "journeys"
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """Read ``touches`` or ``journeys`` (either layout) as a pyarrow Table."""
+        cached = {"touches": self._touches_table, "journeys": self._journeys_table}[name]
+        if cached is not None:
+            if columns is None:
+                return cached
+            return cached.select([c for c in columns if c in cached.column_names])
+        loc = self._location(name)
+        if not loc.exists():
+            raise SchemaError(f"{self.path}: not a touchline store (no {name}.parquet "
+                              f"and no {name}/ directory)")
+        files = [loc] if loc.is_file() else sorted(loc.glob("part-*.parquet"))
+        tables = []
+        for f in files:
+            try:
+                pf = pq.ParquetFile(f, read_dictionary=_DICTIONARY_COLUMNS)
+                cols = None if columns is None else [
+                    c for c in columns if c in pf.schema_arrow.names]
+                tables.append(pf.read(columns=cols))
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise SchemaError(f"{f}: cannot be read as Parquet "
+                                  f"({str(exc).splitlines()[0]})") from None
+        if not tables:
+            raise SchemaError(f"{loc}: holds no part-NNNNN.parquet files")
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    @property
+    def touches(self) -> pd.DataFrame:
+        """All touches as a DataFrame, in store order."""
+        return self.read_table("touches").to_pandas()
+
+    @property
+    def journeys(self) -> pd.DataFrame:
+        """All journeys as a DataFrame."""
+        return self.read_table("journeys").to_pandas()
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The store's ``manifest.json`` (empty for in-memory stores)."""
+        if self.path is None or not (self.path / "manifest.json").exists():
+            return {}
+        return json.loads((self.path / "manifest.json").read_text())
+
+    def read_optional(self, name: str) -> pd.DataFrame | None:
+        """Read ``rejects`` or ``spend`` as a DataFrame, or None when absent."""
+        if self.path is None or not (self.path / f"{name}.parquet").exists():
+            return None
+        return pq.read_table(self.path / f"{name}.parquet").to_pandas()
+
+    def input_hashes(self) -> dict[str, str]:
+        """SHA-256 of every data file of the store, by relative path."""
+        if self.path is None:
+            return {}
+        out = {}
+        for f in sorted(self.path.rglob("*.parquet")):
+            out[str(f.relative_to(self.path))] = file_sha256(f)
+        return out
+
+    def columnar(self) -> Columnar:
+        """The encoded, sorted arrays of the store (built once, then cached).
+
+        Raises
+        ------
+        SchemaError
+            When the store breaks the contract: missing or mistyped column,
+            duplicate ``journey_id``, touches of an unknown journey, bad amounts or
+            weights, won journeys with no ``closed_at``, null ``channel``.
+        """
+        if self._columnar is None:
+            touch_cols = ["journey_id", "ts", "seq", "channel", "campaign", "content",
+                          "interaction"]
+            journey_cols = [f.name for f in JOURNEY_SCHEMA]
+            self._columnar = build_columnar(
+                self.read_table("touches", touch_cols),
+                self.read_table("journeys", journey_cols),
+                touches_name=self.touches_name, journeys_name=self.journeys_name)
+        return self._columnar
+
+
+def open_store(source: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame]
+               ) -> Store:
+    """Open a journey store directory, or wrap a ``(touches, journeys)`` pair.
+
+    Parameters
+    ----------
+    source : path, Store or (DataFrame, DataFrame)
+        A store directory in either layout of DESIGN §2, or touches and journeys
+        frames in the store's column names.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    SchemaError
+        When the path is not a store.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> touches = pd.DataFrame({"journey_id": ["j1", "j1"], "channel": ["Email", "Paid"],
+    ...                         "seq": [0, 1]})
+    >>> journeys = pd.DataFrame({"journey_id": ["j1"], "won": [True],
+    ...                          "revenue_amount": [100.0]})
+    >>> store = open_store((touches, journeys))
+    >>> store.columnar().n_touches
+    2
+    """
+    if isinstance(source, Store):
+        return source
+    if isinstance(source, tuple):
+        touches, journeys = source
+        return Store(_to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH),
+                     _to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
+    path = Path(source)
+    if not path.is_dir():
+        raise SchemaError(f"{path}: no such store directory; give the --out of "
+                          "`touchline ingest` or `touchline synth`")
+    store = Store(None, None, path=path)
+    store._location("touches")  # noqa: SLF001 - existence checked on first read
+    return store

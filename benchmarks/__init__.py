@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory of touchline on synthetic stores."""
