@@ -264,11 +264,12 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
         if c is None or pa.types.is_null(c.type):
             amounts[name] = np.zeros(n_j)
             continue
-        a = pc.fill_null(c.cast(pa.float64()), 0.0).to_numpy()
+        a = pc.fill_null(c.cast(pa.float64()), np.nan).to_numpy()
         bad = ~np.isfinite(a) | (a < 0)
         if bad.any():
             raise SchemaError(
-                f"{journeys_name}: column {name} must be a finite amount >= 0; found "
+                f"{journeys_name}: column {name} must be a finite amount >= 0 (0 where "
+                f"there is none); found "
                 f"{', '.join(repr(float(v)) for v in a[bad][:3])} for journey_id "
                 f"{_first_values(jids, bad)}", a[bad][:20].tolist())
         amounts[name] = a

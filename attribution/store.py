@@ -132,6 +132,10 @@ def _to_table(data: pd.DataFrame | pa.Table | None, schema: pa.Schema, name: str
                     f"{field.type} ({str(exc).splitlines()[0]})") from None
         elif field.name == "weight":
             col = pa.array(np.ones(data.num_rows, dtype=np.int64))
+        elif field.name in ("pipeline_amount", "revenue_amount"):
+            col = pa.array(np.zeros(data.num_rows))
+        elif field.name == "won":
+            col = pa.array(np.zeros(data.num_rows, dtype=bool))
         else:
             col = pa.nulls(data.num_rows, field.type)
         arrays.append(col)
@@ -346,7 +350,9 @@ class Store:
         tables = []
         for f in files:
             try:
-                pf = pq.ParquetFile(f, read_dictionary=_DICTIONARY_COLUMNS)
+                names = pq.read_schema(f).names
+                pf = pq.ParquetFile(f, read_dictionary=[
+                    c for c in _DICTIONARY_COLUMNS if c in names])
                 cols = None if columns is None else [
                     c for c in columns if c in pf.schema_arrow.names]
                 tables.append(pf.read(columns=cols))
