@@ -105,8 +105,8 @@ def _encode(col: pa.ChunkedArray | pa.Array | None, n: int) -> tuple[np.ndarray,
         col = pc.dictionary_encode(col)
     dictionary = col.dictionary.cast(pa.string())
     values = np.asarray(dictionary.to_pylist(), dtype=object)
-    indices = col.indices.to_numpy(zero_copy_only=False)
     null = ~col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
+    indices = pc.fill_null(col.indices, 0).to_numpy(zero_copy_only=False)
     # sorted, deduplicated dictionary so codes do not depend on row order
     uniq, rank = np.unique(values.astype(str), return_inverse=True) if len(values) else (
         np.array([], dtype=object), np.zeros(0, np.int64))
