@@ -52,6 +52,7 @@ class Columnar:
     revenue_amount: np.ndarray
     weight: np.ndarray
     timeless: np.ndarray = field(repr=False)
+    _journey_of_touch: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_journeys(self) -> int:
@@ -69,8 +70,11 @@ class Columnar:
         return np.diff(self.offsets)
 
     def journey_of_touch(self) -> np.ndarray:
-        """The journey number of every touch."""
-        return np.repeat(np.arange(self.n_journeys, dtype=np.int64), self.lengths)
+        """The journey number of every touch (int32, computed once)."""
+        if self._journey_of_touch is None:
+            self._journey_of_touch = np.repeat(
+                np.arange(self.n_journeys, dtype=np.int32), self.lengths)
+        return self._journey_of_touch
 
 
 def _first_values(values: pa.Array | pa.ChunkedArray, mask: np.ndarray, k: int = 3) -> str:

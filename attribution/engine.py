@@ -296,9 +296,7 @@ def _version() -> str:
 
 def _channel_rows(problem: Problem, model: str, by_channel: np.ndarray,
                   extra_unattributed: float) -> pd.DataFrame:
-    present = np.zeros(problem.n_channels, bool)
-    present[problem.columnar.channel[problem.paths.touch]] = True
-    present |= by_channel != 0
+    present = problem.channels_present | (by_channel != 0)
     idx = np.flatnonzero(present)
     names = problem.channels[idx].astype(str)
     order = np.argsort(names, kind="stable")

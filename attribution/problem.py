@@ -110,6 +110,16 @@ class Problem:
         """Number of channel codes."""
         return len(self.columnar.channels)
 
+    @cached_property
+    def channels_present(self) -> np.ndarray:
+        """Whether each channel code has an eligible touch in any journey in play."""
+        present = np.zeros(self.n_channels, bool)
+        if len(self.paths.touch):
+            counts = np.bincount(self.columnar.channel[self.paths.touch],
+                                 minlength=self.n_channels)
+            present = counts > 0
+        return present
+
     # --- per-touch arrays of the converting view
     @cached_property
     def conv_channel(self) -> np.ndarray:
@@ -195,24 +205,25 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
     # --- touches kept after channel exclusion
     journey_of_touch = c.journey_of_touch()
     excluded = tuple(sorted(set(exclude_channels)))
-    keep = np.ones(c.n_touches, bool)
+    keep: np.ndarray | None = None
     if excluded:
         codes = np.flatnonzero(np.isin(c.channels, np.array(excluded, dtype=object)))
-        keep = ~np.isin(c.channel, codes)
-
+        if len(codes):
+            keep = ~np.isin(c.channel, codes)
     # last kept touch per journey (null journeys' moment)
     last_kept = np.full(n_j, NAT, np.int64)
-    if keep.any():
+    has_kept = c.lengths > 0
+    if keep is None:
+        last_kept[has_kept] = c.ts[c.offsets[1:][has_kept] - 1]
+    else:
         kept_idx = np.flatnonzero(keep)
         kj = journey_of_touch[kept_idx]
-        # touches are sorted within a journey: the last kept one is the max index
-        last_idx = np.full(n_j, -1, np.int64)
-        np.maximum.at(last_idx, kj, kept_idx)
-        has = last_idx >= 0
-        last_kept[has] = c.ts[last_idx[has]]
-    has_kept = np.zeros(n_j, bool)
-    if keep.any():
-        has_kept[np.unique(journey_of_touch[keep])] = True
+        is_last = np.ones(len(kj), bool)
+        if len(kj):
+            np.not_equal(kj[1:], kj[:-1], out=is_last[:-1])
+        has_kept = np.zeros(n_j, bool)
+        has_kept[kj[is_last]] = True
+        last_kept[kj[is_last]] = c.ts[kept_idx[is_last]]
 
     moment = np.where(converting, moment, last_kept)
     window_from = np.where(converting, window_from, last_kept)
@@ -228,16 +239,18 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
         in_set &= q == label
     # --- eligible touches
     tj = journey_of_touch
-    timeless_t = c.timeless[tj]
-    in_window = (c.ts >= start[tj]) & (c.ts <= moment[tj])
-    eligible = keep & in_set[tj] & (timeless_t | in_window)
+    lower = np.where(c.timeless, NAT, start)
+    upper = np.where(c.timeless, np.iinfo(np.int64).max, moment)
+    lower[~in_set] = 1  # an empty window: no touch of a journey out of the set counts
+    upper[~in_set] = 0
+    eligible = c.ts >= lower[tj]
+    eligible &= c.ts <= upper[tj]
+    if keep is not None:
+        eligible &= keep
 
     journeys = np.flatnonzero(in_set)
-    row_of = np.full(n_j, -1, np.int64)
-    row_of[journeys] = np.arange(len(journeys))
     touches = np.flatnonzero(eligible)
-    rows = row_of[tj[touches]]
-    counts = np.bincount(rows, minlength=len(journeys))
+    counts = np.bincount(tj[touches], minlength=n_j)[journeys]
     paths = Segments(offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
                      touch=touches)
     # null journeys with no eligible touch carry nothing: keep them out of `paths`

@@ -108,44 +108,59 @@ class Markov(Model):
 
     # ---------------------------------------------------------------- statistics
     def count(self, problem: Problem) -> MarkovCounts:
-        """Transition counts of ``problem``'s paths (the associative map step)."""
+        """Transition counts of ``problem``'s paths (the associative map step).
+
+        Counts come back aggregated (one entry per distinct transition), so the
+        statistics of a partition are small whatever its number of touches.
+        """
         seg = problem.paths
         base = problem.n_channels + 1
         if base ** self.order >= 2 ** 62:
             raise TouchlineError(f"Markov: order {self.order} with {base - 1} channels "
                                  "overflows the state encoding; lower the order")
         lengths = seg.lengths
-        rows_with = np.flatnonzero(lengths > 0)
-        ch = problem.columnar.channel[seg.touch].astype(np.int64)
-        row = seg.row
-        keep = np.ones(len(ch), bool)
+        rows = np.flatnonzero(lengths > 0)
+        starts = seg.offsets[:-1][rows]
+        ch = problem.columnar.channel[seg.touch]
         if self.collapse_repeats and len(ch):
-            keep[1:] = (ch[1:] != ch[:-1]) | (row[1:] != row[:-1])
-        ch, row = ch[keep], row[keep]
-        pos = np.arange(len(ch)) - np.searchsorted(row, row, side="left")
-        code = ch + 1
-        for m in range(1, self.order):
-            prev = np.zeros(len(ch), np.int64)
-            ok = pos >= m
-            prev[ok] = ch[np.flatnonzero(ok) - m] + 1
-            code = code + prev * base ** m
-        w = problem.weight.astype(np.float64)
-        is_first = pos == 0
-        last = np.ones(len(ch), bool)
-        if len(ch):
-            last[:-1] = row[1:] != row[:-1]
-        inner = ~last
-        src = np.concatenate([np.zeros(int(is_first.sum()), np.int64), code[inner]])
-        dst = np.concatenate([code[is_first], code[np.flatnonzero(inner) + 1]])
-        cnt = np.concatenate([w[row[is_first]], w[row[inner]]])
-        end_rows = row[last]
-        conv = problem.converting[end_rows]
-        assert len(end_rows) == len(rows_with)
-        return MarkovCounts(
-            src=src, dst=dst, count=cnt, end_state=code[last],
-            end_conversions=np.where(conv, w[end_rows], 0.0),
-            end_value=np.where(conv, problem.amount[end_rows] * w[end_rows], 0.0),
-            end_null=np.where(conv, 0.0, w[end_rows]))
+            keep = np.ones(len(ch), bool)
+            np.not_equal(ch[1:], ch[:-1], out=keep[1:])
+            keep[starts] = True
+            kept_len = np.add.reduceat(keep.astype(np.int32), starts) if len(starts) \
+                else np.zeros(0, np.int64)
+            ch = ch[keep]
+        else:
+            kept_len = lengths[rows]
+        code = ch.astype(np.int64) + 1
+        offsets = np.concatenate([[0], np.cumsum(kept_len)]).astype(np.int64)
+        first, last = offsets[:-1], offsets[1:] - 1
+        if self.order > 1:
+            pos = np.arange(len(code)) - np.repeat(first, kept_len)
+            single = code.copy()
+            for m in range(1, self.order):
+                prev = np.zeros(len(code), np.int64)
+                prev[m:] = single[:-m]
+                prev[pos < m] = 0
+                code += prev * base ** m
+        w = problem.weight[rows].astype(np.float64)
+        inner = np.ones(len(code), bool)
+        inner[last] = False
+        src = code[inner]
+        dst = code[1:][inner[:-1]] if len(code) else code
+        uniform = bool((w == 1).all())
+        cnt = None if uniform else np.repeat(w, kept_len - 1)
+        src = np.concatenate([np.zeros(len(rows), np.int64), src])
+        dst = np.concatenate([code[first], dst])
+        cnt = None if uniform else np.concatenate([w, cnt])
+        pairs, pair_counts = _aggregate((src, dst), cnt)
+        conv = problem.converting[rows]
+        ends, end_sums = _aggregate(
+            (code[last],), None,
+            np.where(conv, w, 0.0), np.where(conv, problem.amount[rows] * w, 0.0),
+            np.where(conv, 0.0, w))
+        return MarkovCounts(src=pairs[0], dst=pairs[1], count=pair_counts[0],
+                            end_state=ends[0], end_conversions=end_sums[0],
+                            end_value=end_sums[1], end_null=end_sums[2])
 
     # ---------------------------------------------------------------- fitting
     def fit(self, problem: Problem) -> Markov:
@@ -253,6 +268,41 @@ class Markov(Model):
         touch = np.where(use_value, value / np.where(denom[ch] > 0, denom[ch], 1.0),
                          w / np.where(wdenom[ch] > 0, wdenom[ch], 1.0)) * by_channel[ch]
         return ModelCredit(touch=touch, by_channel=by_channel)
+
+
+def _aggregate(keys: tuple[np.ndarray, ...], counts: np.ndarray | None,
+               *values: np.ndarray) -> tuple[tuple[np.ndarray, ...], list[np.ndarray]]:
+    """Sum ``counts`` (1 each when None) or ``values`` over distinct key tuples.
+
+    Returns the distinct keys (sorted) and the sums, one array per value.
+    """
+    sums_of = [counts if counts is not None else np.ones(len(keys[0]))] if not values \
+        else list(values)
+    if len(keys[0]) == 0:
+        return tuple(k[:0] for k in keys), [v[:0].astype(np.float64) for v in sums_of]
+    top = max(int(k.max()) for k in keys) + 1
+    if top ** len(keys) <= 1 << 24:  # small dense key space: bincount
+        flat = np.zeros(len(keys[0]), np.int64)
+        for k in keys:
+            flat = flat * top + k
+        size = top ** len(keys)
+        present = np.bincount(flat, minlength=size) > 0
+        idx = np.flatnonzero(present)
+        sums = [np.bincount(flat, weights=v, minlength=size)[idx] for v in sums_of]
+        out_keys, rest = [], idx
+        for _ in keys:
+            out_keys.append(rest % top)
+            rest = rest // top
+        return tuple(reversed(out_keys)), sums
+    frame = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)})
+    for i, v in enumerate(sums_of):
+        frame[f"v{i}"] = v
+    grouped = frame.groupby([f"k{i}" for i in range(len(keys))], sort=True).sum()
+    index = grouped.index
+    out = tuple(np.asarray(index.get_level_values(i), dtype=np.int64)
+                for i in range(len(keys))) if len(keys) > 1 else (
+                    np.asarray(index, dtype=np.int64),)
+    return out, [grouped[f"v{i}"].to_numpy(dtype=np.float64) for i in range(len(sums_of))]
 
 
 def _expected(q: sp.csr_matrix, reward: np.ndarray, kept: np.ndarray) -> float:
