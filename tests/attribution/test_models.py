@@ -174,8 +174,9 @@ def test_revenue_classes_and_window_from_opportunity():
         [dict(journey_id="W", opportunity_created_at=day(300), closed_at=day(400),
               won=True, revenue_amount=100.0, pipeline_amount=100.0),
          dict(journey_id="L", opportunity_created_at=day(2), closed_at=day(3),
-              won=False, pipeline_amount=50.0),
-         dict(journey_id="O", opportunity_created_at=day(2), pipeline_amount=70.0)])
+              won=False, pipeline_amount=50.0, revenue_amount=0.0),
+         dict(journey_id="O", opportunity_created_at=day(2), pipeline_amount=70.0,
+              revenue_amount=0.0)])
     store = open_store((t, j))
     p = build_problem(store.columnar(), "revenue")
     # open opportunity O is excluded; lost L is null; W converts
