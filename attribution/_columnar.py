@@ -131,7 +131,8 @@ def _timestamps(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
     return pc.fill_null(col.cast(pa.int64()), NAT).to_numpy()
 
 
-def _is_sorted(table: pa.Table) -> bool:
+def is_sorted(table: pa.Table) -> bool:
+    """Whether a table is sorted by journey_id (then ts, seq where present)."""
     ids = table.column("journey_id")
     if table.num_rows < 2:
         return True
@@ -181,7 +182,7 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
     if jids.null_count:
         raise SchemaError(f"{journeys_name}: column journey_id has {jids.null_count} "
                           "null value(s); every journey needs an id")
-    if not _is_sorted(journeys.select(["journey_id"])):
+    if not is_sorted(journeys.select(["journey_id"])):
         journeys = journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
         jids = journeys.column("journey_id")
     jids = jids.combine_chunks().cast(pa.string()) if isinstance(jids, pa.ChunkedArray) \
@@ -205,7 +206,7 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
         raise SchemaError(f"{touches_name}: column channel is null in {ch.null_count} "
                           f"row(s), for journey_id {_first_values(tj, mask)}; map every "
                           "touch to a channel")
-    if not _is_sorted(touches):
+    if not is_sorted(touches):
         keys = [("journey_id", "ascending")] + [
             (c, "ascending") for c in ("ts", "seq") if c in touches.column_names]
         touches = touches.take(pc.sort_indices(touches, keys))

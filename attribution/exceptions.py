@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "NotFittedError",
     "OutputPathError",
+    "ParameterError",
     "SchemaError",
     "TouchlineError",
     "TouchlineWarning",
@@ -34,6 +35,12 @@ class SchemaError(TouchlineError, ValueError):
     def __init__(self, message: str, failure_cases: list | None = None) -> None:
         super().__init__(message)
         self.failure_cases = list(failure_cases or [])
+
+
+class ParameterError(TouchlineError, ValueError):
+    """A parameter outside its allowed range; the message names it, the range and the
+    value received.
+    """
 
 
 class UnknownModelError(TouchlineError, KeyError):

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory
-from ._columnar import Columnar, build_columnar
+from ._columnar import Columnar, is_sorted, build_columnar
 from .exceptions import SchemaError
 
 __all__ = [
@@ -162,12 +162,16 @@ def _cast_column(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
 
 
 def _sort_touches(table: pa.Table) -> pa.Table:
+    if is_sorted(table):  # connectors and synth usually hand sorted tables over
+        return table
     idx = pc.sort_indices(table, sort_keys=[("journey_id", "ascending"),
                                             ("ts", "ascending"), ("seq", "ascending")])
     return table.take(idx)
 
 
 def _sort_journeys(table: pa.Table) -> pa.Table:
+    if is_sorted(table.select(["journey_id"])):
+        return table
     return table.take(pc.sort_indices(table, sort_keys=[("journey_id", "ascending")]))
 
 

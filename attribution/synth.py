@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .exceptions import ParameterError
 from .store import JOURNEY_SCHEMA, TOUCH_SCHEMA, write_store
 
 __all__ = ["synthesize", "write_synthetic_store"]
@@ -290,7 +291,7 @@ def _utc_us(value: str | pd.Timestamp, name: str) -> int:
     except (TypeError, ValueError):
         ts = pd.NaT
     if ts is pd.NaT:
-        raise ValueError(f"synthesize: {name}={value!r} is not a date; give an ISO "
+        raise ParameterError(f"synthesize: {name}={value!r} is not a date; give an ISO "
                          "date such as '2025-01-01'")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us"))
@@ -399,7 +400,7 @@ def synthesize(n_journeys: int, *, seed: int = 0,
 
     Raises
     ------
-    ValueError
+    ParameterError
         When ``n_journeys`` is negative or not an integer, ``start`` or ``end``
         is not a date, or ``start`` is not at least a day before ``end``.
 
@@ -419,12 +420,12 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     """
     if isinstance(n_journeys, bool) or not isinstance(n_journeys, int | np.integer) \
             or n_journeys < 0:
-        raise ValueError(f"synthesize: n_journeys must be an integer >= 0, got "
+        raise ParameterError(f"synthesize: n_journeys must be an integer >= 0, got "
                          f"{n_journeys!r}")
     n = int(n_journeys)
     t_start, t_end = _utc_us(start, "start"), _utc_us(end, "end")
     if t_end - t_start < 1_000_000 * _DAY_S:
-        raise ValueError(f"synthesize: start ({start}) must be at least a day before "
+        raise ParameterError(f"synthesize: start ({start}) must be at least a day before "
                          f"end ({end})")
     end_s = (t_end - t_start) // 1_000_000  # the window in whole seconds
     window = end_s / _DAY_S  # and in days
@@ -458,8 +459,7 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     row = np.array([_AWARE_EARLY, _LEAD, _NURTURE_EARLY], dtype=np.int8)[stage]
     index = np.arange(len(seg), dtype=np.int32 if len(seg) < 2**31 else np.int64)
     row += (index >= middle[seg]) & (stage != 1)
-    del index
-    del stage, middle
+    del index, stage, middle
     pre_channel = _sample_rows(rng, row, channel_table)
     del row
 
@@ -468,8 +468,8 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     logit = np.bincount(seg // 3, weights=opp_lift[pre_channel], minlength=n) \
         + 0.3 * rng.standard_normal(n)
     del seg
-    c = _solve_intercept(logit[has_lead], min(_OPP_RATE / _LEAD_RATE, 0.99))
-    opp = has_lead & (rng.random(n) < _sigmoid(logit + c))
+    shift = _solve_intercept(logit[has_lead], min(_OPP_RATE / _LEAD_RATE, 0.99))
+    opp = has_lead & (rng.random(n) < _sigmoid(logit + shift))
 
     # ------------------------------------------------------------ all touches
     n_post = np.where(opp, 1 + rng.negative_binomial(2, 2 / 7, n), 0)  # mean 6
@@ -494,8 +494,8 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     win_lift = np.array([_CHANNEL_TABLE[c][2] for c in _CHANNELS])
     wlogit = np.bincount(journey, weights=win_lift[channel], minlength=n) \
         + 0.5 * rng.standard_normal(n)
-    cw = _solve_intercept(wlogit[opp], _WIN_RATE)
-    won_latent = opp & (rng.random(n) < _sigmoid(wlogit + cw))
+    shift = _solve_intercept(wlogit[opp], _WIN_RATE)
+    won_latent = opp & (rng.random(n) < _sigmoid(wlogit + shift))
 
     # ------------------------------------------------------------ timeline (days)
     d_aware = rng.lognormal(np.log(35.0), 0.7, n) * np.sqrt((counts[0::4] + 1) / 6)
