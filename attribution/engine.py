@@ -230,6 +230,12 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
                                         quarter=quarter, reporting_tz=reporting_tz,
                                         fiscal_year_start=fiscal_year_start,
                                         exclude_channels=excluded)
+                if quarter is not None and not len(problem.journey) and \
+                        columnar.timeless.any():
+                    raise TouchlineError(
+                        f"--quarter {quarter}: this store holds timeless aggregated "
+                        "paths, which have no dates and so no quarter; run without "
+                        "--quarter")
                 columns: dict[str, np.ndarray] = {}
                 for spec in model_specs:
                     bar.set_description(f"{target} {problem.quarter} {spec.name}")

@@ -417,6 +417,8 @@ class Store:
                 self.read_table("touches", touch_cols),
                 self.read_table("journeys", journey_cols),
                 touches_name=self.touches_name, journeys_name=self.journeys_name)
+            # the arrow tables are gone: hand their memory back to the system
+            pa.default_memory_pool().release_unused()
         return self._columnar
 
 
