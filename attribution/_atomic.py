@@ -27,7 +27,9 @@ def check_output_dir(target: str | os.PathLike) -> Path:
     path = Path(target)
     if path.exists():
         if not path.is_dir():
-            raise OutputPathError(f"{path}: exists and is not a directory; choose a new --out path")
+            raise OutputPathError(
+                f"{path}: exists and is not a directory; choose a new --out path"
+            )
         if not any((path / m).is_file() for m in MARKER_FILES) and any(path.iterdir()):
             raise OutputPathError(
                 f"{path}: is a directory touchline did not write (no manifest.json or "

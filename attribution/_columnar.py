@@ -70,34 +70,49 @@ class Columnar:
         return np.diff(self.offsets)
 
     def journey_of_touch(self) -> np.ndarray:
-        """The journey number of every touch (int32, computed once)."""
+        """Return the journey number of every touch (int32, computed once)."""
         if self._journey_of_touch is None:
             self._journey_of_touch = np.repeat(
-                np.arange(self.n_journeys, dtype=np.int32), self.lengths)
+                np.arange(self.n_journeys, dtype=np.int32), self.lengths
+            )
         return self._journey_of_touch
 
 
-def _first_values(values: pa.Array | pa.ChunkedArray, mask: np.ndarray, k: int = 3) -> str:
+def _first_values(
+    values: pa.Array | pa.ChunkedArray, mask: np.ndarray, k: int = 3
+) -> str:
     picked = values.filter(pa.array(mask)).slice(0, k).to_pylist()
     return ", ".join(repr(v) for v in picked)
 
 
-def _require(table: pa.Table, name: str, checks: dict, required: tuple[str, ...]) -> None:
+def _require(
+    table: pa.Table, name: str, checks: dict, required: tuple[str, ...]
+) -> None:
     missing = [c for c in required if c not in table.column_names]
     if missing:
-        raise SchemaError(f"{name}: missing column(s) {', '.join(missing)} "
-                          f"(found: {', '.join(table.column_names)})", missing)
+        raise SchemaError(
+            f"{name}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(table.column_names)})",
+            missing,
+        )
     for col, ok in checks.items():
         if col in table.column_names:
             typ = table.schema.field(col).type
             base = typ.value_type if pa.types.is_dictionary(typ) else typ
-            if not (ok(base) or pa.types.is_null(base)
-                    or (ok is pa.types.is_string and pa.types.is_large_string(base))):
-                raise SchemaError(f"{name}: column {col} has type {typ}, which is not "
-                                  f"a {ok.__name__.removeprefix('is_')} column")
+            if not (
+                ok(base)
+                or pa.types.is_null(base)
+                or (ok is pa.types.is_string and pa.types.is_large_string(base))
+            ):
+                raise SchemaError(
+                    f"{name}: column {col} has type {typ}, which is not "
+                    f"a {ok.__name__.removeprefix('is_')} column"
+                )
 
 
-def _encode(col: pa.ChunkedArray | pa.Array | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _encode(
+    col: pa.ChunkedArray | pa.Array | None, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a string column: sorted values and int32 codes (-1 = null)."""
     if col is None:
         return np.full(n, -1, np.int32), np.array([], dtype=object)
@@ -112,8 +127,11 @@ def _encode(col: pa.ChunkedArray | pa.Array | None, n: int) -> tuple[np.ndarray,
     null = ~col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
     indices = pc.fill_null(col.indices, 0).to_numpy(zero_copy_only=False)
     # sorted, deduplicated dictionary so codes do not depend on row order
-    uniq, rank = np.unique(values.astype(str), return_inverse=True) if len(values) else (
-        np.array([], dtype=object), np.zeros(0, np.int64))
+    uniq, rank = (
+        np.unique(values.astype(str), return_inverse=True)
+        if len(values)
+        else (np.array([], dtype=object), np.zeros(0, np.int64))
+    )
     if null is not None:
         indices = np.where(null, 0, indices)
     codes = rank[indices].astype(np.int32) if len(values) else np.full(n, -1, np.int32)
@@ -144,8 +162,10 @@ def is_sorted(table: pa.Table) -> bool:
         ts = table.column("ts")
         t0, t1 = ts.slice(0, table.num_rows - 1), ts.slice(1)
         # a journey is all-null (timeless) or all-timed; nulls sort last
-        bad = pc.and_kleene(same, pc.or_kleene(pc.less(t1, t0),
-                                               pc.and_(pc.is_null(t0), pc.is_valid(t1))))
+        bad = pc.and_kleene(
+            same,
+            pc.or_kleene(pc.less(t1, t0), pc.and_(pc.is_null(t0), pc.is_valid(t1))),
+        )
         if pc.any(pc.fill_null(bad, False)).as_py():
             return False
         ts_equal = pc.fill_null(pc.equal(t0, t1), False)
@@ -153,15 +173,18 @@ def is_sorted(table: pa.Table) -> bool:
         same = pc.and_(same, pc.or_(ts_equal, both_null))
     if "seq" in table.column_names:
         s = table.column("seq")
-        bad = pc.and_(same, pc.fill_null(pc.less(s.slice(1), s.slice(0, table.num_rows - 1)),
-                                          False))
+        bad = pc.and_(
+            same,
+            pc.fill_null(pc.less(s.slice(1), s.slice(0, table.num_rows - 1)), False),
+        )
         if pc.any(bad).as_py():
             return False
     return True
 
 
-def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
-                   journeys_name: str) -> Columnar:
+def build_columnar(
+    touches: pa.Table, journeys: pa.Table, *, touches_name: str, journeys_name: str
+) -> Columnar:
     """Validate a touches/journeys pair and encode it as a :class:`Columnar`.
 
     Raises
@@ -172,43 +195,67 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
     _require(touches, touches_name, _TOUCH_TYPES, ("journey_id", "channel"))
     amount_checks = {c: is_number for c in _JOURNEY_AMOUNTS}
     time_checks = {c: pa.types.is_timestamp for c in _JOURNEY_TIMES}
-    _require(journeys, journeys_name,
-             {"journey_id": pa.types.is_string, "won": pa.types.is_boolean,
-              "weight": pa.types.is_integer, **amount_checks, **time_checks},
-             ("journey_id",))
+    _require(
+        journeys,
+        journeys_name,
+        {
+            "journey_id": pa.types.is_string,
+            "won": pa.types.is_boolean,
+            "weight": pa.types.is_integer,
+            **amount_checks,
+            **time_checks,
+        },
+        ("journey_id",),
+    )
 
     # ---- journeys: sorted, unique ids
     jids = journeys.column("journey_id")
     if jids.null_count:
-        raise SchemaError(f"{journeys_name}: column journey_id has {jids.null_count} "
-                          "null value(s); every journey needs an id")
+        raise SchemaError(
+            f"{journeys_name}: column journey_id has {jids.null_count} "
+            "null value(s); every journey needs an id"
+        )
     if not is_sorted(journeys.select(["journey_id"])):
-        journeys = journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
+        journeys = journeys.take(
+            pc.sort_indices(journeys, [("journey_id", "ascending")])
+        )
         jids = journeys.column("journey_id")
-    jids = jids.combine_chunks().cast(pa.string()) if isinstance(jids, pa.ChunkedArray) \
+    jids = (
+        jids.combine_chunks().cast(pa.string())
+        if isinstance(jids, pa.ChunkedArray)
         else jids.cast(pa.string())
+    )
     n_j = len(jids)
     if n_j > 1:
-        dup = pc.equal(jids.slice(1), jids.slice(0, n_j - 1)).to_numpy(zero_copy_only=False)
+        dup = pc.equal(jids.slice(1), jids.slice(0, n_j - 1)).to_numpy(
+            zero_copy_only=False
+        )
         if dup.any():
-            raise SchemaError(f"{journeys_name}: column journey_id has duplicate values: "
-                              f"{_first_values(jids.slice(1), dup)}",
-                              jids.slice(1).filter(pa.array(dup)).to_pylist()[:20])
+            raise SchemaError(
+                f"{journeys_name}: column journey_id has duplicate values: "
+                f"{_first_values(jids.slice(1), dup)}",
+                jids.slice(1).filter(pa.array(dup)).to_pylist()[:20],
+            )
 
     # ---- touches: sorted by journey_id, ts, seq
     tj = touches.column("journey_id")
     if tj.null_count:
-        raise SchemaError(f"{touches_name}: column journey_id has {tj.null_count} null "
-                          "value(s); every touch needs a journey")
+        raise SchemaError(
+            f"{touches_name}: column journey_id has {tj.null_count} null "
+            "value(s); every touch needs a journey"
+        )
     ch = touches.column("channel")
     if ch.null_count:
         mask = ch.is_null().to_numpy(zero_copy_only=False)
-        raise SchemaError(f"{touches_name}: column channel is null in {ch.null_count} "
-                          f"row(s), for journey_id {_first_values(tj, mask)}; map every "
-                          "touch to a channel")
+        raise SchemaError(
+            f"{touches_name}: column channel is null in {ch.null_count} "
+            f"row(s), for journey_id {_first_values(tj, mask)}; map every "
+            "touch to a channel"
+        )
     if not is_sorted(touches):
         keys = [("journey_id", "ascending")] + [
-            (c, "ascending") for c in ("ts", "seq") if c in touches.column_names]
+            (c, "ascending") for c in ("ts", "seq") if c in touches.column_names
+        ]
         touches = touches.take(pc.sort_indices(touches, keys))
     n_t = touches.num_rows
     tj = touches.column("journey_id")
@@ -218,7 +265,8 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
     tj = tj.cast(pa.string())
     if n_t:
         change = pc.not_equal(tj.slice(1), tj.slice(0, n_t - 1)).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
         starts = np.concatenate([[0], np.flatnonzero(change) + 1])
     else:
         starts = np.zeros(0, np.int64)
@@ -226,17 +274,24 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
     where = pc.index_in(run_ids, value_set=jids)
     if where.null_count:
         unknown = where.is_null().to_numpy(zero_copy_only=False)
-        raise SchemaError(f"{touches_name}: column journey_id has values with no row in "
-                          f"{journeys_name}: {_first_values(run_ids, unknown)}",
-                          run_ids.filter(pa.array(unknown)).to_pylist()[:20])
+        raise SchemaError(
+            f"{touches_name}: column journey_id has values with no row in "
+            f"{journeys_name}: {_first_values(run_ids, unknown)}",
+            run_ids.filter(pa.array(unknown)).to_pylist()[:20],
+        )
     where = where.to_numpy(zero_copy_only=False).astype(np.int64)
     counts = np.zeros(n_j, np.int64)
     counts[where] = np.diff(np.append(starts, n_t))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
-    ts = _timestamps(touches.column("ts") if "ts" in touches.column_names else None, n_t)
-    seq = (pc.fill_null(touches.column("seq"), 0).to_numpy().astype(np.int64)
-           if "seq" in touches.column_names else np.zeros(n_t, np.int64))
+    ts = _timestamps(
+        touches.column("ts") if "ts" in touches.column_names else None, n_t
+    )
+    seq = (
+        pc.fill_null(touches.column("seq"), 0).to_numpy().astype(np.int64)
+        if "seq" in touches.column_names
+        else np.zeros(n_t, np.int64)
+    )
     has_ts = ts != NAT
     lengths = counts
     if n_t:
@@ -244,9 +299,11 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
         mixed = (timed > 0) & (timed < lengths[lengths > 0])
         if mixed.any():
             bad = np.flatnonzero(lengths > 0)[mixed]
-            raise SchemaError(f"{touches_name}: column ts is null for some but not all "
-                              f"touches of journey_id {_first_values(jids, _mask(n_j, bad))};"
-                              " ts may be null only for aggregated paths (all touches)")
+            raise SchemaError(
+                f"{touches_name}: column ts is null for some but not all "
+                f"touches of journey_id {_first_values(jids, _mask(n_j, bad))};"
+                " ts may be null only for aggregated paths (all touches)"
+            )
     timeless = np.zeros(n_j, bool)
     if n_t:
         timeless[lengths > 0] = ~has_ts[offsets[:-1][lengths > 0]]
@@ -276,12 +333,16 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
                 f"{journeys_name}: column {name} must be a finite amount >= 0 (0 where "
                 f"there is none); found "
                 f"{', '.join(repr(float(v)) for v in a[bad][:3])} for journey_id "
-                f"{_first_values(jids, bad)}", a[bad][:20].tolist())
+                f"{_first_values(jids, bad)}",
+                a[bad][:20].tolist(),
+            )
         amounts[name] = a
     won_col = jcol("won")
-    won = (pc.fill_null(won_col, False).to_numpy(zero_copy_only=False).astype(bool)
-           if won_col is not None and not pa.types.is_null(won_col.type) else
-           np.zeros(n_j, bool))
+    won = (
+        pc.fill_null(won_col, False).to_numpy(zero_copy_only=False).astype(bool)
+        if won_col is not None and not pa.types.is_null(won_col.type)
+        else np.zeros(n_j, bool)
+    )
     w_col = jcol("weight")
     if w_col is None or pa.types.is_null(w_col.type):
         weight = np.ones(n_j, np.int64)
@@ -289,22 +350,40 @@ def build_columnar(touches: pa.Table, journeys: pa.Table, *, touches_name: str,
         weight = pc.fill_null(w_col, 1).to_numpy().astype(np.int64)
         bad = weight < 1
         if bad.any():
-            raise SchemaError(f"{journeys_name}: column weight must be a whole number "
-                              f">= 1; found {weight[bad][:3].tolist()} for journey_id "
-                              f"{_first_values(jids, bad)}")
+            raise SchemaError(
+                f"{journeys_name}: column weight must be a whole number "
+                f">= 1; found {weight[bad][:3].tolist()} for journey_id "
+                f"{_first_values(jids, bad)}"
+            )
     times = {name: _timestamps(jcol(name), n_j) for name in _JOURNEY_TIMES}
     bad = won & (times["closed_at"] == NAT) & ~timeless
     if bad.any():
-        raise SchemaError(f"{journeys_name}: column closed_at is null for won journey_id "
-                          f"{_first_values(jids, bad)}; a won deal needs its close date")
+        raise SchemaError(
+            f"{journeys_name}: column closed_at is null for won journey_id "
+            f"{_first_values(jids, bad)}; a won deal needs its close date"
+        )
     return Columnar(
-        journey_ids=jids, offsets=offsets, channel=channel, channels=channels, ts=ts,
-        seq=seq, campaign=campaign, campaigns=campaigns, content=content, contents=contents,
-        interaction=interaction, interactions=interactions,
+        journey_ids=jids,
+        offsets=offsets,
+        channel=channel,
+        channels=channels,
+        ts=ts,
+        seq=seq,
+        campaign=campaign,
+        campaigns=campaigns,
+        content=content,
+        contents=contents,
+        interaction=interaction,
+        interactions=interactions,
         lead_created_at=times["lead_created_at"],
         opportunity_created_at=times["opportunity_created_at"],
-        closed_at=times["closed_at"], won=won, pipeline_amount=amounts["pipeline_amount"],
-        revenue_amount=amounts["revenue_amount"], weight=weight, timeless=timeless)
+        closed_at=times["closed_at"],
+        won=won,
+        pipeline_amount=amounts["pipeline_amount"],
+        revenue_amount=amounts["revenue_amount"],
+        weight=weight,
+        timeless=timeless,
+    )
 
 
 def is_number(t: pa.DataType) -> bool:

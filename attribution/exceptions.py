@@ -38,8 +38,9 @@ class SchemaError(TouchlineError, ValueError):
 
 
 class ParameterError(TouchlineError, ValueError):
-    """A parameter outside its allowed range; the message names it, the range and the
-    value received.
+    """A parameter outside its allowed range.
+
+    The message names the parameter, the allowed range and the value received.
     """
 
 

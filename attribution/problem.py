@@ -1,4 +1,4 @@
-"""Credit targets (DESIGN §3): which journeys convert, which are null, which touches count.
+"""Credit targets (DESIGN §3): converting, null and excluded journeys; eligible touches.
 
 :func:`build_problem` turns a store's :class:`~attribution._columnar.Columnar` arrays
 into a :class:`Problem` for one target and (optionally) one quarter:
@@ -115,8 +115,9 @@ class Problem:
         """Whether each channel code has an eligible touch in any journey in play."""
         present = np.zeros(self.n_channels, bool)
         if len(self.paths.touch):
-            counts = np.bincount(self.columnar.channel[self.paths.touch],
-                                 minlength=self.n_channels)
+            counts = np.bincount(
+                self.columnar.channel[self.paths.touch], minlength=self.n_channels
+            )
             present = counts > 0
         return present
 
@@ -152,10 +153,16 @@ class Problem:
         return fractions * self.conv_value[self.conv.row]
 
 
-def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365,
-                  quarter: str | None = None, reporting_tz: str = "UTC",
-                  fiscal_year_start: int = 1,
-                  exclude_channels: Iterable[str] = ()) -> Problem:
+def build_problem(
+    columnar: Columnar,
+    target: str,
+    *,
+    lookback_days: float = 365,
+    quarter: str | None = None,
+    reporting_tz: str = "UTC",
+    fiscal_year_start: int = 1,
+    exclude_channels: Iterable[str] = (),
+) -> Problem:
     """Classify journeys and select eligible touches for one target and quarter.
 
     Parameters
@@ -180,8 +187,10 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
     Problem
     """
     if target not in TARGETS:
-        raise TouchlineError(f"target: {target!r} is not a credit target; choose from "
-                             f"{', '.join(TARGETS)}")
+        raise TouchlineError(
+            f"target: {target!r} is not a credit target; choose from "
+            f"{', '.join(TARGETS)}"
+        )
     if not np.isfinite(lookback_days) or lookback_days <= 0:
         raise TouchlineError(f"lookback_days must be > 0; got {lookback_days!r}")
     c = columnar
@@ -227,7 +236,7 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
 
     moment = np.where(converting, moment, last_kept)
     window_from = np.where(converting, window_from, last_kept)
-    lookback_us = int(round(lookback_days * US_PER_DAY))
+    lookback_us = round(lookback_days * US_PER_DAY)
     start = np.where(window_from == NAT, NAT, window_from - lookback_us)
 
     # --- quarter selection
@@ -251,8 +260,9 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
     journeys = np.flatnonzero(in_set)
     touches = np.flatnonzero(eligible)
     counts = np.bincount(tj[touches], minlength=n_j)[journeys]
-    paths = Segments(offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                     touch=touches)
+    paths = Segments(
+        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), touch=touches
+    )
     # null journeys with no eligible touch carry nothing: keep them out of `paths`
     conv_j = converting[journeys]
     keep_rows = conv_j | (counts > 0)
@@ -260,8 +270,10 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
         journeys = journeys[keep_rows]
         counts = counts[keep_rows]
         conv_j = conv_j[keep_rows]
-        paths = Segments(offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                         touch=touches)
+        paths = Segments(
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            touch=touches,
+        )
     amt = amount[journeys].astype(np.float64)
     w = c.weight[journeys]
     value = np.where(conv_j, amt * w, 0.0)
@@ -272,13 +284,27 @@ def build_problem(columnar: Columnar, target: str, *, lookback_days: float = 365
     conv_counts = counts[conv_rows]
     starts = paths.offsets[:-1][conv_rows]
     conv_touch = _ranges(starts, conv_counts)
-    conv = Segments(offsets=np.concatenate([[0], np.cumsum(conv_counts)]).astype(np.int64),
-                    touch=touches[conv_touch])
-    return Problem(columnar=c, target=target, quarter=label, lookback_days=lookback_days,
-                   journey=journeys, converting=conv_j, amount=np.where(conv_j, amt, 0.0),
-                   weight=w, moment=moment[journeys], paths=paths, conv_rows=conv_rows,
-                   conv=conv, total=total, unattributed=unattributed,
-                   excluded_channels=excluded)
+    conv = Segments(
+        offsets=np.concatenate([[0], np.cumsum(conv_counts)]).astype(np.int64),
+        touch=touches[conv_touch],
+    )
+    return Problem(
+        columnar=c,
+        target=target,
+        quarter=label,
+        lookback_days=lookback_days,
+        journey=journeys,
+        converting=conv_j,
+        amount=np.where(conv_j, amt, 0.0),
+        weight=w,
+        moment=moment[journeys],
+        paths=paths,
+        conv_rows=conv_rows,
+        conv=conv,
+        total=total,
+        unattributed=unattributed,
+        excluded_channels=excluded,
+    )
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -29,18 +29,26 @@ def parse_quarter(text: str) -> str:
     """
     m = _QUARTER.match(str(text).strip())
     if not m:
-        raise TouchlineError(f"--quarter: {text!r} is not a quarter; write it like 2026Q3")
+        raise TouchlineError(
+            f"--quarter: {text!r} is not a quarter; write it like 2026Q3"
+        )
     return f"{m.group(1)}Q{m.group(2)}"
 
 
 def _check_month(fiscal_year_start: int) -> None:
     if not 1 <= int(fiscal_year_start) <= 12:
-        raise TouchlineError(f"fiscal_year_start must be a month number 1..12; got "
-                             f"{fiscal_year_start!r}")
+        raise TouchlineError(
+            f"fiscal_year_start must be a month number 1..12; got {fiscal_year_start!r}"
+        )
 
 
-def quarter_labels(ts_us: np.ndarray, *, tz: str = "UTC", fiscal_year_start: int = 1,
-                   nat: int = np.iinfo(np.int64).min) -> np.ndarray:
+def quarter_labels(
+    ts_us: np.ndarray,
+    *,
+    tz: str = "UTC",
+    fiscal_year_start: int = 1,
+    nat: int = np.iinfo(np.int64).min,
+) -> np.ndarray:
     """Label int64 microsecond UTC timestamps with their quarter (``None`` for null).
 
     Parameters
@@ -65,10 +73,13 @@ def quarter_labels(ts_us: np.ndarray, *, tz: str = "UTC", fiscal_year_start: int
     if not valid.any():
         return out
     try:
-        local = pd.DatetimeIndex(pd.to_datetime(ts_us[valid], unit="us", utc=True)
-                                 ).tz_convert(tz)
+        local = pd.DatetimeIndex(
+            pd.to_datetime(ts_us[valid], unit="us", utc=True)
+        ).tz_convert(tz)
     except Exception as exc:  # unknown zone names
-        raise TouchlineError(f"--reporting-tz: {tz!r} is not a time zone ({exc})") from None
+        raise TouchlineError(
+            f"--reporting-tz: {tz!r} is not a time zone ({exc})"
+        ) from None
     year, month = local.year.to_numpy(), local.month.to_numpy()
     shifted = (month - fiscal_year_start) % 12
     fy = year + ((month >= fiscal_year_start) & (fiscal_year_start != 1))
@@ -80,14 +91,16 @@ def quarter_labels(ts_us: np.ndarray, *, tz: str = "UTC", fiscal_year_start: int
     return out
 
 
-def quarter_bounds(quarter: str, *, tz: str = "UTC", fiscal_year_start: int = 1
-                   ) -> tuple[pd.Timestamp, pd.Timestamp]:
+def quarter_bounds(
+    quarter: str, *, tz: str = "UTC", fiscal_year_start: int = 1
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Return the quarter's [start, end) as UTC timestamps.
 
     Examples
     --------
-    >>> quarter_bounds("2026Q3")
-    (Timestamp('2026-07-01 00:00:00+0000', tz='UTC'), Timestamp('2026-10-01 00:00:00+0000', tz='UTC'))
+    >>> start, end = quarter_bounds("2026Q3")
+    >>> str(start), str(end)
+    ('2026-07-01 00:00:00+00:00', '2026-10-01 00:00:00+00:00')
     """
     _check_month(fiscal_year_start)
     q = parse_quarter(quarter)

@@ -48,8 +48,13 @@ def store_summary(store: str | os.PathLike | Store) -> dict:
     }
     rejects = store.read_optional("rejects")
     summary["rejects_by_reason"] = (
-        {} if rejects is None or rejects.empty else
-        {str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()})
+        {}
+        if rejects is None or rejects.empty
+        else {
+            str(k): int(v)
+            for k, v in rejects["reason"].value_counts().sort_index().items()
+        }
+    )
     return summary
 
 

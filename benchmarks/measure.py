@@ -66,8 +66,19 @@ def main(argv: list[str]) -> int:
 
         out = Path(argv[2])
         t0 = time.perf_counter()
-        code = cli(["attribute", store, "--models", "all", "--target", "pipeline,revenue",
-                    "--out", str(out), "--quiet"])
+        code = cli(
+            [
+                "attribute",
+                store,
+                "--models",
+                "all",
+                "--target",
+                "pipeline,revenue",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
         seconds = time.perf_counter() - t0
         if code:
             return code

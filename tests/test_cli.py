@@ -15,26 +15,55 @@ from .attribution.conftest import day
 
 @pytest.fixture
 def store(tmp_path):
-    t = pd.DataFrame({"journey_id": ["a", "a", "b"], "ts": [day(1), day(2), day(1)],
-                      "seq": [0, 1, 0], "channel": ["Email", "Search", "Email"],
-                      "campaign": ["=HYPERLINK(\"x\")", "<b>brand</b>", None]})
-    j = pd.DataFrame({"journey_id": ["a", "b"], "opportunity_created_at": [day(3), None],
-                      "closed_at": [day(40), None], "won": [True, False],
-                      "pipeline_amount": [100.0, 0.0], "revenue_amount": [80.0, 0.0]})
+    t = pd.DataFrame(
+        {
+            "journey_id": ["a", "a", "b"],
+            "ts": [day(1), day(2), day(1)],
+            "seq": [0, 1, 0],
+            "channel": ["Email", "Search", "Email"],
+            "campaign": ['=HYPERLINK("x")', "<b>brand</b>", None],
+        }
+    )
+    j = pd.DataFrame(
+        {
+            "journey_id": ["a", "b"],
+            "opportunity_created_at": [day(3), None],
+            "closed_at": [day(40), None],
+            "won": [True, False],
+            "pipeline_amount": [100.0, 0.0],
+            "revenue_amount": [80.0, 0.0],
+        }
+    )
     return write_store(tmp_path / "store", t, j)
 
 
 def test_attribute_writes_every_table(store, tmp_path, capsys):
     out = tmp_path / "credit"
-    code = main(["attribute", str(store), "--models", "linear,markov", "--target",
-                 "pipeline,revenue", "--out", str(out)])
+    code = main(
+        [
+            "attribute",
+            str(store),
+            "--models",
+            "linear,markov",
+            "--target",
+            "pipeline,revenue",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "channel_credit.parquet", "credit.parquet", "removal_effects.parquet", "run.json"]
+        "channel_credit.parquet",
+        "credit.parquet",
+        "removal_effects.parquet",
+        "run.json",
+    ]
     credit = pd.read_parquet(out / "credit.parquet")
     assert list(credit.columns[-2:]) == ["linear", "markov"]
     assert credit.groupby("target", observed=True)["linear"].sum().to_dict() == {
-        "pipeline": 100.0, "revenue": 80.0}
+        "pipeline": 100.0,
+        "revenue": 80.0,
+    }
     run = json.loads((out / "run.json").read_text())
     assert run["targets"] == ["pipeline", "revenue"]
     assert run["models"][0] == {"name": "linear", "params": {}}
@@ -44,9 +73,26 @@ def test_attribute_writes_every_table(store, tmp_path, capsys):
 
 def test_attribute_quarter_and_params(store, tmp_path):
     out = tmp_path / "q"
-    assert main(["attribute", str(store), "--models", "time_decay", "--param",
-                 "time_decay.half_life=14D", "--quarter", "2026Q1", "--target",
-                 "pipeline", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "attribute",
+                str(store),
+                "--models",
+                "time_decay",
+                "--param",
+                "time_decay.half_life=14D",
+                "--quarter",
+                "2026Q1",
+                "--target",
+                "pipeline",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     cc = pd.read_parquet(out / "channel_credit.parquet")
     assert set(cc.quarter) == {"2026Q1"}
     run = json.loads((out / "run.json").read_text())
@@ -54,11 +100,14 @@ def test_attribute_quarter_and_params(store, tmp_path):
 
 
 def test_unknown_model_lists_registered(store, tmp_path, capsys):
-    code = main(["attribute", str(store), "--models", "lineer", "--out",
-                 str(tmp_path / "o")])
+    code = main(
+        ["attribute", str(store), "--models", "lineer", "--out", str(tmp_path / "o")]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("Error: unknown model 'lineer'; registered models: first_touch")
+    assert err.startswith(
+        "Error: unknown model 'lineer'; registered models: first_touch"
+    )
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
@@ -92,11 +141,26 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_bad_quarter_and_target(store, tmp_path, capsys):
-    assert main(["attribute", str(store), "--quarter", "Q3-2026", "--out",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "attribute",
+                str(store),
+                "--quarter",
+                "Q3-2026",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "write it like 2026Q3" in capsys.readouterr().err
-    assert main(["attribute", str(store), "--target", "leads", "--out",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            ["attribute", str(store), "--target", "leads", "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "'leads' is not a credit target" in capsys.readouterr().err
 
 
@@ -116,8 +180,10 @@ def test_validate_broken_store_exit_1(store, capsys):
 
 def test_synth_then_attribute(tmp_path):
     s = tmp_path / "s"
-    assert main(["synth", "--journeys", "300", "--seed", "3", "--out", str(s),
-                 "--quiet"]) == 0
+    assert (
+        main(["synth", "--journeys", "300", "--seed", "3", "--out", str(s), "--quiet"])
+        == 0
+    )
     assert main(["attribute", str(s), "--out", str(tmp_path / "c"), "--quiet"]) == 0
     cc = pd.read_parquet(tmp_path / "c" / "channel_credit.parquet")
     j = pd.read_parquet(s / "journeys.parquet")

@@ -25,5 +25,7 @@ def test_every_verb_has_help_and_is_in_readme():
 
 
 def test_readme_quickstart_matches_ci():
-    ci = (Path(__file__).parents[1] / ".ci" / "run").read_text().strip().splitlines()[-1]
+    ci = (
+        (Path(__file__).parents[1] / ".ci" / "run").read_text().strip().splitlines()[-1]
+    )
     assert ci.replace(" -q", "") in README

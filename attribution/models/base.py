@@ -19,11 +19,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..exceptions import NotFittedError, TouchlineError, TouchlineWarning, UnknownModelError
+from ..exceptions import (
+    NotFittedError,
+    TouchlineError,
+    TouchlineWarning,
+    UnknownModelError,
+)
 from ..problem import Problem
 
-__all__ = ["Model", "ModelCredit", "get_model", "make_model", "register_model",
-           "registered_models"]
+__all__ = [
+    "Model",
+    "ModelCredit",
+    "get_model",
+    "make_model",
+    "register_model",
+    "registered_models",
+]
 
 _REGISTRY: dict[str, type[Model]] = {}
 _PLUGINS_LOADED = False
@@ -71,8 +82,11 @@ class Model:
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind is p.KEYWORD_ONLY]
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind is p.KEYWORD_ONLY
+        ]
 
     def get_params(self) -> dict[str, Any]:
         """Parameters of this model, by name."""
@@ -88,9 +102,11 @@ class Model:
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-serialisable form: the registry name and the parameters."""
-        return {"name": self.name, "params": {k: _jsonable(v)
-                                              for k, v in self.get_params().items()}}
+        """Return a JSON-serialisable form: the registry name and the parameters."""
+        return {
+            "name": self.name,
+            "params": {k: _jsonable(v) for k, v in self.get_params().items()},
+        }
 
     # -- fitting and crediting
     def fit(self, problem: Problem) -> Model:
@@ -102,9 +118,10 @@ class Model:
     def _check_problem(self, problem: Problem) -> None:
         if self.needs_time and problem.conv_timeless.any():
             raise TouchlineError(
-                f"{self.name}: needs touch timestamps, but {int(problem.conv_timeless.sum())}"
-                " converting journey(s) are timeless aggregated paths; leave this model "
-                "out for path data")
+                f"{self.name}: needs touch timestamps, but "
+                f"{int(problem.conv_timeless.sum())} converting journey(s) are "
+                "timeless aggregated paths; leave this model out for path data"
+            )
 
     def credit(self, problem: Problem) -> ModelCredit:
         """Return the credit of every eligible touch of the converting journeys.
@@ -117,21 +134,24 @@ class Model:
         if not hasattr(self, "fitted_target_"):
             raise NotFittedError(f"{type(self).__name__}: call fit() before credit()")
         if self.fitted_target_ != problem.target:
-            raise NotFittedError(f"{type(self).__name__}: fitted on target "
-                                 f"{self.fitted_target_!r}, asked for {problem.target!r}")
+            raise NotFittedError(
+                f"{type(self).__name__}: fitted on target "
+                f"{self.fitted_target_!r}, asked for {problem.target!r}"
+            )
         return self._credit(problem)
 
     def _credit(self, problem: Problem) -> ModelCredit:
         touch = problem.spread(self._fractions(problem))
-        by_channel = np.bincount(problem.conv_channel, weights=touch,
-                                 minlength=problem.n_channels)
+        by_channel = np.bincount(
+            problem.conv_channel, weights=touch, minlength=problem.n_channels
+        )
         return ModelCredit(touch=touch, by_channel=by_channel)
 
     def _fractions(self, problem: Problem) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def clone(self) -> Model:
-        """A new, unfitted model with the same parameters."""
+        """Return a new, unfitted model with the same parameters."""
         return type(self)(**copy.deepcopy(self.get_params()))
 
 
@@ -163,12 +183,16 @@ def register_model(cls: type[Model]) -> type[Model]:
         raise TouchlineError(f"{cls.__name__}: a model needs a non-empty string `name`")
     other = _REGISTRY.get(cls.name)
     if other is not None and other.__qualname__ != cls.__qualname__:
-        raise TouchlineError(f"model name {cls.name!r} is taken by {other.__module__}."
-                             f"{other.__qualname__}; pick another name for "
-                             f"{cls.__module__}.{cls.__qualname__}")
+        raise TouchlineError(
+            f"model name {cls.name!r} is taken by {other.__module__}."
+            f"{other.__qualname__}; pick another name for "
+            f"{cls.__module__}.{cls.__qualname__}"
+        )
     if cls._fractions is Model._fractions and cls._credit is Model._credit:
-        raise TouchlineError(f"{cls.__name__}: implement _fractions (per-journey "
-                             "models) or _credit (global models)")
+        raise TouchlineError(
+            f"{cls.__name__}: implement _fractions (per-journey "
+            "models) or _credit (global models)"
+        )
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -181,11 +205,18 @@ def _load_plugins() -> None:
     for ep in metadata.entry_points(group="touchline.models"):
         try:
             obj = ep.load()
-            if isinstance(obj, type) and issubclass(obj, Model) and obj.name not in _REGISTRY:
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Model)
+                and obj.name not in _REGISTRY
+            ):
                 register_model(obj)
         except Exception as exc:  # a broken plugin must not break touchline
-            warnings.warn(f"touchline.models entry point {ep.name!r} could not be loaded: "
-                          f"{exc}", PluginWarning, stacklevel=2)
+            warnings.warn(
+                f"touchline.models entry point {ep.name!r} could not be loaded: {exc}",
+                PluginWarning,
+                stacklevel=2,
+            )
 
 
 def registered_models() -> list[str]:
@@ -206,12 +237,13 @@ def get_model(name: str) -> type[Model]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; registered models: "
-                                f"{', '.join(_REGISTRY)}") from None
+        raise UnknownModelError(
+            f"unknown model {name!r}; registered models: {', '.join(_REGISTRY)}"
+        ) from None
 
 
 def make_model(spec: str | Model) -> Model:
-    """A model object from a name (default parameters) or an object (cloned)."""
+    """Make a model object from a name (default parameters) or an object (cloned)."""
     if isinstance(spec, Model):
         return spec.clone()
     return get_model(spec)()

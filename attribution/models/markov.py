@@ -53,18 +53,30 @@ class MarkovCounts:
     end_null: np.ndarray
 
     def __add__(self, other: MarkovCounts) -> MarkovCounts:
-        return MarkovCounts(*(np.concatenate([a, b]) for a, b in zip(
-            self._fields(), other._fields(), strict=True)))
+        return MarkovCounts(
+            *(
+                np.concatenate([a, b])
+                for a, b in zip(self._fields(), other._fields(), strict=True)
+            )
+        )
 
     def _fields(self) -> tuple[np.ndarray, ...]:
-        return (self.src, self.dst, self.count, self.end_state, self.end_conversions,
-                self.end_value, self.end_null)
+        return (
+            self.src,
+            self.dst,
+            self.count,
+            self.end_state,
+            self.end_conversions,
+            self.end_value,
+            self.end_null,
+        )
 
 
 class Markov(Model):
-    """Markov chain: channel totals split the target in proportion to each channel's
-    removal effect, the share of conversions (or amount) lost when the channel is
-    removed from the journeys.
+    """Markov chain: split the target by each channel's removal effect.
+
+    A channel's removal effect is the share of conversions (or amount) lost when the
+    channel is removed from the journeys; channel totals are proportional to it.
 
     Touch-level credit gives each eligible touch of channel ``c`` in a converting
     journey the share a·w / Σ(a·w over c's eligible touches) of c's total, so channel
@@ -101,10 +113,14 @@ class Markov(Model):
     def __init__(self, *, order: int = 1, collapse_repeats: bool = True) -> None:
         self.order = order
         self.collapse_repeats = collapse_repeats
-        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or not (
-                1 <= order <= 8):
-            raise TouchlineError(f"Markov: parameter order must be a whole number in "
-                                 f"1..8; got {order!r}")
+        if (
+            not isinstance(order, (int, np.integer))
+            or isinstance(order, bool)
+            or not (1 <= order <= 8)
+        ):
+            raise TouchlineError(
+                f"Markov: parameter order must be a whole number in 1..8; got {order!r}"
+            )
 
     # ---------------------------------------------------------------- statistics
     def count(self, problem: Problem) -> MarkovCounts:
@@ -115,9 +131,11 @@ class Markov(Model):
         """
         seg = problem.paths
         base = problem.n_channels + 1
-        if base ** self.order >= 2 ** 62:
-            raise TouchlineError(f"Markov: order {self.order} with {base - 1} channels "
-                                 "overflows the state encoding; lower the order")
+        if base**self.order >= 2**62:
+            raise TouchlineError(
+                f"Markov: order {self.order} with {base - 1} channels "
+                "overflows the state encoding; lower the order"
+            )
         lengths = seg.lengths
         rows = np.flatnonzero(lengths > 0)
         starts = seg.offsets[:-1][rows]
@@ -126,8 +144,11 @@ class Markov(Model):
             keep = np.ones(len(ch), bool)
             np.not_equal(ch[1:], ch[:-1], out=keep[1:])
             keep[starts] = True
-            kept_len = np.add.reduceat(keep.astype(np.int32), starts) if len(starts) \
+            kept_len = (
+                np.add.reduceat(keep.astype(np.int32), starts)
+                if len(starts)
                 else np.zeros(0, np.int64)
+            )
             ch = ch[keep]
         else:
             kept_len = lengths[rows]
@@ -141,7 +162,7 @@ class Markov(Model):
                 prev = np.zeros(len(code), np.int64)
                 prev[m:] = single[:-m]
                 prev[pos < m] = 0
-                code += prev * base ** m
+                code += prev * base**m
         w = problem.weight[rows].astype(np.float64)
         inner = np.ones(len(code), bool)
         inner[last] = False
@@ -155,12 +176,21 @@ class Markov(Model):
         pairs, pair_counts = _aggregate((src, dst), cnt)
         conv = problem.converting[rows]
         ends, end_sums = _aggregate(
-            (code[last],), None,
-            np.where(conv, w, 0.0), np.where(conv, problem.amount[rows] * w, 0.0),
-            np.where(conv, 0.0, w))
-        return MarkovCounts(src=pairs[0], dst=pairs[1], count=pair_counts[0],
-                            end_state=ends[0], end_conversions=end_sums[0],
-                            end_value=end_sums[1], end_null=end_sums[2])
+            (code[last],),
+            None,
+            np.where(conv, w, 0.0),
+            np.where(conv, problem.amount[rows] * w, 0.0),
+            np.where(conv, 0.0, w),
+        )
+        return MarkovCounts(
+            src=pairs[0],
+            dst=pairs[1],
+            count=pair_counts[0],
+            end_state=ends[0],
+            end_conversions=end_sums[0],
+            end_value=end_sums[1],
+            end_null=end_sums[2],
+        )
 
     # ---------------------------------------------------------------- fitting
     def fit(self, problem: Problem) -> Markov:
@@ -168,11 +198,14 @@ class Markov(Model):
         super().fit(problem)
         return self.fit_counts(self.count(problem), problem.channels, problem.target)
 
-    def fit_counts(self, counts: MarkovCounts, channels: np.ndarray,
-                   target: str) -> Markov:
-        """Solve the chain from (reduced) counts; the reduce step of partitioned runs."""
+    def fit_counts(
+        self, counts: MarkovCounts, channels: np.ndarray, target: str
+    ) -> Markov:
+        """Solve the chain from counts: the reduce step of partitioned runs."""
         self.fitted_target_ = target
-        codes = np.unique(np.concatenate([[0], counts.src, counts.dst, counts.end_state]))
+        codes = np.unique(
+            np.concatenate([[0], counts.src, counts.dst, counts.end_state])
+        )
         n = len(codes)
         s = np.searchsorted(codes, counts.src)
         d = np.searchsorted(codes, counts.dst)
@@ -207,8 +240,11 @@ class Markov(Model):
         self.state_codes_ = codes
         self.transition_counts_ = trans
         self.expected_value_ = float(total)
-        self.removal_effects_ = pd.Series(effects[present], index=pd.Index(
-            self.channels_[present], name="channel"), name="removal_effect")
+        self.removal_effects_ = pd.Series(
+            effects[present],
+            index=pd.Index(self.channels_[present], name="channel"),
+            name="removal_effect",
+        )
         self._effects_by_code = effects
         self._graph_parts = (codes, trans, conv, value, null, out, base)
         return self
@@ -218,6 +254,7 @@ class Markov(Model):
         """The fitted chain as a ``networkx.DiGraph`` (built on first access)."""
         if not hasattr(self, "_graph_parts"):
             from ..exceptions import NotFittedError
+
             raise NotFittedError("Markov: call fit() before reading graph_")
         import networkx as nx
 
@@ -227,13 +264,24 @@ class Markov(Model):
         g.add_nodes_from([*names, CONVERSION, NULL])
         coo = trans.tocoo()
         for i, j, k in zip(coo.row, coo.col, coo.data, strict=True):
-            g.add_edge(names[i], names[j], count=float(k), probability=float(k / out[i]))
+            g.add_edge(
+                names[i], names[j], count=float(k), probability=float(k / out[i])
+            )
         for i in np.flatnonzero(conv > 0):
-            g.add_edge(names[i], CONVERSION, count=float(conv[i]),
-                       probability=float(conv[i] / out[i]),
-                       mean_amount=float(value[i] / conv[i]))
+            g.add_edge(
+                names[i],
+                CONVERSION,
+                count=float(conv[i]),
+                probability=float(conv[i] / out[i]),
+                mean_amount=float(value[i] / conv[i]),
+            )
         for i in np.flatnonzero(null > 0):
-            g.add_edge(names[i], NULL, count=float(null[i]), probability=float(null[i] / out[i]))
+            g.add_edge(
+                names[i],
+                NULL,
+                count=float(null[i]),
+                probability=float(null[i] / out[i]),
+            )
         return g
 
     def _state_name(self, code: int, base: int) -> str:
@@ -254,9 +302,11 @@ class Markov(Model):
             effects[i] = fitted.get(str(name), 0.0)
         total_effect = effects.sum()
         if total_effect <= 0 or attributable <= 0:
-            return ModelCredit(touch=np.zeros(len(problem.conv.touch)),
-                               by_channel=np.zeros(problem.n_channels),
-                               unattributed=max(attributable, 0.0))
+            return ModelCredit(
+                touch=np.zeros(len(problem.conv.touch)),
+                by_channel=np.zeros(problem.n_channels),
+                unattributed=max(attributable, 0.0),
+            )
         by_channel = attributable * effects / total_effect
         ch = problem.conv_channel
         value = problem.conv_value[problem.conv.row]
@@ -265,19 +315,29 @@ class Markov(Model):
         w = problem.weight[problem.conv_rows][problem.conv.row].astype(np.float64)
         wdenom = np.bincount(ch, weights=w, minlength=problem.n_channels)
         use_value = denom[ch] > 0
-        touch = np.where(use_value, value / np.where(denom[ch] > 0, denom[ch], 1.0),
-                         w / np.where(wdenom[ch] > 0, wdenom[ch], 1.0)) * by_channel[ch]
+        touch = (
+            np.where(
+                use_value,
+                value / np.where(denom[ch] > 0, denom[ch], 1.0),
+                w / np.where(wdenom[ch] > 0, wdenom[ch], 1.0),
+            )
+            * by_channel[ch]
+        )
         return ModelCredit(touch=touch, by_channel=by_channel)
 
 
-def _aggregate(keys: tuple[np.ndarray, ...], counts: np.ndarray | None,
-               *values: np.ndarray) -> tuple[tuple[np.ndarray, ...], list[np.ndarray]]:
+def _aggregate(
+    keys: tuple[np.ndarray, ...], counts: np.ndarray | None, *values: np.ndarray
+) -> tuple[tuple[np.ndarray, ...], list[np.ndarray]]:
     """Sum ``counts`` (1 each when None) or ``values`` over distinct key tuples.
 
     Returns the distinct keys (sorted) and the sums, one array per value.
     """
-    sums_of = [counts if counts is not None else np.ones(len(keys[0]))] if not values \
+    sums_of = (
+        [counts if counts is not None else np.ones(len(keys[0]))]
+        if not values
         else list(values)
+    )
     if len(keys[0]) == 0:
         return tuple(k[:0] for k in keys), [v[:0].astype(np.float64) for v in sums_of]
     top = max(int(k.max()) for k in keys) + 1
@@ -299,14 +359,21 @@ def _aggregate(keys: tuple[np.ndarray, ...], counts: np.ndarray | None,
         frame[f"v{i}"] = v
     grouped = frame.groupby([f"k{i}" for i in range(len(keys))], sort=True).sum()
     index = grouped.index
-    out = tuple(np.asarray(index.get_level_values(i), dtype=np.int64)
-                for i in range(len(keys))) if len(keys) > 1 else (
-                    np.asarray(index, dtype=np.int64),)
-    return out, [grouped[f"v{i}"].to_numpy(dtype=np.float64) for i in range(len(sums_of))]
+    out = (
+        tuple(
+            np.asarray(index.get_level_values(i), dtype=np.int64)
+            for i in range(len(keys))
+        )
+        if len(keys) > 1
+        else (np.asarray(index, dtype=np.int64),)
+    )
+    return out, [
+        grouped[f"v{i}"].to_numpy(dtype=np.float64) for i in range(len(sums_of))
+    ]
 
 
 def _expected(q: sp.csr_matrix, reward: np.ndarray, kept: np.ndarray) -> float:
-    """Expected reward from the start state (index 0) over the kept states only."""
+    """Return the expected reward from the start state over the kept states."""
     if not kept[0]:
         return 0.0
     idx = np.flatnonzero(kept)

@@ -1,6 +1,8 @@
-"""Rule-based, per-journey models: each converting journey's amount is split over its
-eligible touches by position, time or milestone. All work is vectorised over the
-whole touch arrays; there is no loop over journeys.
+"""Rule-based, per-journey models.
+
+Each converting journey's amount is split over its eligible touches by position, time
+or milestone. All work is vectorised over the whole touch arrays; there is no loop
+over journeys.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from ..exceptions import TouchlineError
 from ..problem import Problem
 from .base import Model
 
-__all__ = ["FirstTouch", "FullPath", "LastTouch", "Linear", "TimeDecay", "UShaped",
-           "WShaped"]
+__all__ = [
+    "FirstTouch",
+    "FullPath",
+    "LastTouch",
+    "Linear",
+    "TimeDecay",
+    "UShaped",
+    "WShaped",
+]
 
 
 def _check_weight(model: type, name: str, value: Any) -> float:
@@ -25,8 +34,10 @@ def _check_weight(model: type, name: str, value: Any) -> float:
     except (TypeError, ValueError):
         v = float("nan")
     if not np.isfinite(v) or v < 0 or v > 1:
-        raise TouchlineError(f"{model.__name__}: parameter {name} must be a share in "
-                             f"[0, 1]; got {value!r}")
+        raise TouchlineError(
+            f"{model.__name__}: parameter {name} must be a share in "
+            f"[0, 1]; got {value!r}"
+        )
     return v
 
 
@@ -34,8 +45,9 @@ def _check_sum(model: type, shares: dict[str, float]) -> None:
     total = sum(shares.values())
     if abs(total - 1.0) > 1e-9:
         listed = ", ".join(f"{k}={v}" for k, v in shares.items())
-        raise TouchlineError(f"{model.__name__}: shares must sum to 1; got {listed} "
-                             f"(sum {total:g})")
+        raise TouchlineError(
+            f"{model.__name__}: shares must sum to 1; got {listed} (sum {total:g})"
+        )
 
 
 class FirstTouch(Model):
@@ -57,7 +69,7 @@ class FirstTouch(Model):
 
 
 class LastTouch(Model):
-    """Last touch: the whole amount goes to the last eligible touch before conversion."""
+    """Last touch: the whole amount goes to the last eligible touch."""
 
     name = "last_touch"
 
@@ -70,8 +82,9 @@ class LastTouch(Model):
 
 
 class Linear(Model):
-    """Linear: every eligible touch gets an equal share (a repeated channel earns per
-    touch).
+    """Linear: every eligible touch gets an equal share.
+
+    A repeated channel earns per touch.
     """
 
     name = "linear"
@@ -85,19 +98,26 @@ class Linear(Model):
 
 def _timedelta_us(model: type, name: str, value: Any) -> int:
     try:
-        td = pd.Timedelta(value) if not isinstance(value, (int, float)) else \
-            pd.Timedelta(days=float(value))
+        td = (
+            pd.Timedelta(value)
+            if not isinstance(value, (int, float))
+            else pd.Timedelta(days=float(value))
+        )
     except (TypeError, ValueError):
         td = pd.NaT
     if td is pd.NaT or td <= pd.Timedelta(0):
-        raise TouchlineError(f"{model.__name__}: parameter {name} must be a positive "
-                             f"duration such as '7D' or 7 (days); got {value!r}")
+        raise TouchlineError(
+            f"{model.__name__}: parameter {name} must be a positive "
+            f"duration such as '7D' or 7 (days); got {value!r}"
+        )
     return int(td / pd.Timedelta(microseconds=1))
 
 
 class TimeDecay(Model):
-    """Time decay: a touch's weight halves every ``half_life`` before the conversion
-    moment, 2^(−Δt / half_life), and each journey's amount is split by weight.
+    """Time decay: a touch's weight halves every ``half_life`` before conversion.
+
+    The weight is 2^(−Δt / half_life), Δt from the touch to the conversion moment,
+    and each journey's amount is split in proportion to the weights.
 
     Parameters
     ----------
@@ -130,9 +150,10 @@ class TimeDecay(Model):
 
 
 class UShaped(Model):
-    """U-shaped (position-based): ``first`` to the first touch, ``last`` to the last,
-    the rest shared by the touches between; one touch takes 100%, two split
-    first:last.
+    """U-shaped (position-based): 40% first touch, 40% last, 20% in between.
+
+    ``first`` goes to the first touch, ``last`` to the last, the rest is shared by the
+    touches between; one touch takes 100%, two split first:last.
 
     Parameters
     ----------
@@ -149,8 +170,10 @@ class UShaped(Model):
         f = _check_weight(type(self), "first", first)
         la = _check_weight(type(self), "last", last)
         if f + la > 1 + 1e-12 or f + la <= 0:
-            raise TouchlineError(f"UShaped: first + last must be in (0, 1]; got "
-                                 f"first={first}, last={last}")
+            raise TouchlineError(
+                f"UShaped: first + last must be in (0, 1]; got "
+                f"first={first}, last={last}"
+            )
 
     def _fractions(self, problem: Problem) -> np.ndarray:
         seg = problem.conv
@@ -166,8 +189,7 @@ class UShaped(Model):
 
 
 class WShaped(Model):
-    """W-shaped: 30% each to the first touch, the lead-creation touch and the
-    opportunity-creation touch, 10% shared by the others.
+    """W-shaped: 30% each to the first, lead and opportunity touches, 10% to the rest.
 
     A milestone's touch is the last eligible touch at or before the milestone; a touch
     holding several milestones sums their shares. A missing milestone (no date, no
@@ -187,13 +209,21 @@ class WShaped(Model):
 
     name = "w_shaped"
 
-    def __init__(self, *, first: float = 0.3, lead: float = 0.3,
-                 opportunity: float = 0.3, middle: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        first: float = 0.3,
+        lead: float = 0.3,
+        opportunity: float = 0.3,
+        middle: float = 0.1,
+    ) -> None:
         self.first = first
         self.lead = lead
         self.opportunity = opportunity
         self.middle = middle
-        shares = {k: _check_weight(type(self), k, v) for k, v in self.get_params().items()}
+        shares = {
+            k: _check_weight(type(self), k, v) for k, v in self.get_params().items()
+        }
         _check_sum(type(self), shares)
 
     def _milestones(self, problem: Problem) -> list[tuple[float, np.ndarray | None]]:
@@ -202,17 +232,23 @@ class WShaped(Model):
         lead = c.lead_created_at[j].copy()
         opp = c.opportunity_created_at[j]
         lead[(lead != NAT) & (opp != NAT) & (lead > opp)] = NAT
-        return [(float(self.first), None), (float(self.lead), lead),
-                (float(self.opportunity), opp)]
+        return [
+            (float(self.first), None),
+            (float(self.lead), lead),
+            (float(self.opportunity), opp),
+        ]
 
     def _fractions(self, problem: Problem) -> np.ndarray:
-        return _milestone_fractions(problem, self._milestones(problem), float(self.middle))
+        return _milestone_fractions(
+            problem, self._milestones(problem), float(self.middle)
+        )
 
 
 class FullPath(WShaped):
-    """Full path: 22.5% each to the first, lead-creation, opportunity-creation and
-    closed-won touches, 10% shared by the others (milestone rules as ``w_shaped``).
-    For the ``pipeline`` target it equals ``w_shaped`` (closed-won lies after it).
+    """Full path: 22.5% each to first, lead, opportunity and closed-won touches.
+
+    The other touches share 10%; milestone rules are those of ``w_shaped``. For the
+    ``pipeline`` target it equals ``w_shaped`` (closed-won lies after it).
 
     Parameters
     ----------
@@ -224,27 +260,39 @@ class FullPath(WShaped):
 
     name = "full_path"
 
-    def __init__(self, *, first: float = 0.225, lead: float = 0.225,
-                 opportunity: float = 0.225, closed_won: float = 0.225,
-                 middle: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        first: float = 0.225,
+        lead: float = 0.225,
+        opportunity: float = 0.225,
+        closed_won: float = 0.225,
+        middle: float = 0.1,
+    ) -> None:
         self.first = first
         self.lead = lead
         self.opportunity = opportunity
         self.closed_won = closed_won
         self.middle = middle
-        shares = {k: _check_weight(type(self), k, v) for k, v in self.get_params().items()}
+        shares = {
+            k: _check_weight(type(self), k, v) for k, v in self.get_params().items()
+        }
         _check_sum(type(self), shares)
 
     def _fractions(self, problem: Problem) -> np.ndarray:
         if problem.target == "pipeline":
             return WShaped()._fractions(problem)
         closed = problem.columnar.closed_at[problem.conv_journey]
-        milestones = [*WShaped._milestones(self, problem), (float(self.closed_won), closed)]
+        milestones = [
+            *WShaped._milestones(self, problem),
+            (float(self.closed_won), closed),
+        ]
         return _milestone_fractions(problem, milestones, float(self.middle))
 
 
-def _milestone_fractions(problem: Problem, milestones: list[tuple[float, np.ndarray | None]],
-                         middle: float) -> np.ndarray:
+def _milestone_fractions(
+    problem: Problem, milestones: list[tuple[float, np.ndarray | None]], middle: float
+) -> np.ndarray:
     """Split each converting journey by milestone shares; see :class:`WShaped`."""
     seg = problem.conv
     n_rows = len(seg.offsets) - 1
@@ -271,10 +319,11 @@ def _milestone_fractions(problem: Problem, milestones: list[tuple[float, np.ndar
     share[last_idx] += carry
     holds[last_idx] |= carry > 0
     others = seg.lengths - np.bincount(seg.row, weights=holds, minlength=n_rows).astype(
-        np.int64)
+        np.int64
+    )
     spread = np.where(holds, 0.0, middle / np.maximum(others, 1)[seg.row])
     milestone_total = np.bincount(seg.row, weights=share, minlength=n_rows)
-    scale = np.where(others == 0, 1.0 / np.where(milestone_total > 0, milestone_total, 1.0),
-                     1.0)
+    scale = np.where(
+        others == 0, 1.0 / np.where(milestone_total > 0, milestone_total, 1.0), 1.0
+    )
     return share * scale[seg.row] + spread
-

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 
 from attribution import (
     TARGETS,
-    UNATTRIBUTED,
     attribute,
     build_problem,
     get_model,
@@ -23,8 +22,9 @@ from attribution import (
 from .conftest import random_stores
 
 MODELS = registered_models()
-SETTINGS = settings(max_examples=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def store_totals(frames, target):
@@ -58,7 +58,6 @@ def test_each_journey_gets_its_amount(model, frames):
     if not usable(model, frames):
         return
     r = attribute(frames, model, targets=list(TARGETS))
-    t, j = frames
     for target in TARGETS:
         p = build_problem(open_store(frames).columnar(), target)
         ids = np.asarray(open_store(frames).columnar().journey_ids.to_pylist())
@@ -69,16 +68,23 @@ def test_each_journey_gets_its_amount(model, frames):
         no_touch = set(expect.index) - set(got.index)
         # converting journeys without eligible touches are the unattributed row
         un = r.channel_credit.query("target == @target and channel == @UNATTRIBUTED")
-        assert un.credit.iloc[0] == pytest.approx(expect[list(no_touch)].sum(), abs=1e-9)
+        assert un.credit.iloc[0] == pytest.approx(
+            expect[list(no_touch)].sum(), abs=1e-9
+        )
         assert got.to_dict() == pytest.approx(
-            expect.drop(list(no_touch)).to_dict(), rel=1e-9)
+            expect.drop(list(no_touch)).to_dict(), rel=1e-9
+        )
 
 
 def _canonical(result):
     cc = result.channel_credit.sort_values(["target", "model", "channel"]).reset_index(
-        drop=True)
-    cr = result.credit.astype({"journey_id": str, "channel": str}).sort_values(
-        ["target", "journey_id", "touch_index"]).reset_index(drop=True)
+        drop=True
+    )
+    cr = (
+        result.credit.astype({"journey_id": str, "channel": str})
+        .sort_values(["target", "journey_id", "touch_index"])
+        .reset_index(drop=True)
+    )
     return cc, cr
 
 
@@ -110,8 +116,11 @@ def test_relabelling_channels_changes_nothing(model, frames):
     b = attribute((t2, j), model, targets=list(TARGETS)).channel_credit
     a = a.assign(channel=a.channel.map(lambda c: rename.get(c, c)))
     key = ["target", "channel"]
-    pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True),
-                                  b.sort_values(key).reset_index(drop=True), rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        a.sort_values(key).reset_index(drop=True),
+        b.sort_values(key).reset_index(drop=True),
+        rtol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)

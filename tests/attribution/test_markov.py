@@ -51,7 +51,7 @@ def brute_force_effects(paths, order=1):
     for path, won, value, w in paths:
         chs = path.split(">")
         chs = [c for i, c in enumerate(chs) if i == 0 or c != chs[i - 1]]
-        states = [tuple(chs[max(0, i - order + 1): i + 1]) for i in range(len(chs))]
+        states = [tuple(chs[max(0, i - order + 1) : i + 1]) for i in range(len(chs))]
         prev = ("START",)
         for s in states:
             trans[(prev, s)] = trans.get((prev, s), 0) + w
@@ -95,17 +95,27 @@ def brute_force_effects(paths, order=1):
 
 @pytest.mark.parametrize("order", [1, 2, 3])
 def test_matches_brute_force(order):
-    paths = [("a>b>c", True, 10.0, 3), ("a>c", False, 0.0, 2), ("b>b>a>c", True, 40.0, 1),
-             ("c", True, 5.0, 4), ("a>b", False, 0.0, 5), ("b>a", True, 20.0, 2),
-             ("c>a>b>c", False, 0.0, 1)]
+    paths = [
+        ("a>b>c", True, 10.0, 3),
+        ("a>c", False, 0.0, 2),
+        ("b>b>a>c", True, 40.0, 1),
+        ("c", True, 5.0, 4),
+        ("a>b", False, 0.0, 5),
+        ("b>a", True, 20.0, 2),
+        ("c>a>b>c", False, 0.0, 1),
+    ]
     rows, journeys = [], []
     for i, (path, won, value, w) in enumerate(paths):
         for k, ch in enumerate(path.split(">")):
             rows.append({"journey_id": f"P{i}", "seq": k, "channel": ch})
-        journeys.append({"journey_id": f"P{i}", "won": won, "revenue_amount": value,
-                         "weight": w})
-    r = attribute((pd.DataFrame(rows), pd.DataFrame(journeys)), Markov(order=order),
-                  targets="revenue")
+        journeys.append(
+            {"journey_id": f"P{i}", "won": won, "revenue_amount": value, "weight": w}
+        )
+    r = attribute(
+        (pd.DataFrame(rows), pd.DataFrame(journeys)),
+        Markov(order=order),
+        targets="revenue",
+    )
     got = r.removal_effects.set_index("channel").removal_effect.to_dict()
     assert got == pytest.approx(brute_force_effects(paths, order), abs=1e-9)
 
@@ -120,8 +130,11 @@ def test_weight_counts_as_copies_in_the_chain():
 
 
 def test_graph_has_probabilities():
-    r = attribute(path_frames([("a>b", True, 1.0), ("a", False, 0.0)]), "markov",
-                  targets="conversions")
+    r = attribute(
+        path_frames([("a>b", True, 1.0), ("a", False, 0.0)]),
+        "markov",
+        targets="conversions",
+    )
     g = r.graph
     assert g["(start)"]["a"]["probability"] == pytest.approx(1.0)
     assert g["a"]["b"]["probability"] == pytest.approx(0.5)
@@ -140,7 +153,8 @@ def test_zero_removal_effects_go_to_unattributed():
     assert cc.sum() == 0
     r = attribute(path_frames([("a", True, 10.0)]), "markov", targets="revenue")
     assert r.channel_credit.set_index("channel").credit.to_dict() == pytest.approx(
-        {UNATTRIBUTED: 0.0, "a": 10.0})
+        {UNATTRIBUTED: 0.0, "a": 10.0}
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -151,8 +165,10 @@ def test_partition_counts_reduce_to_the_whole(frames):
     ids = sorted(j.journey_id)
     half = set(ids[: len(ids) // 2])
     whole = open_store(frames).columnar()
-    parts = [open_store((t[t.journey_id.isin(s)], j[j.journey_id.isin(s)])).columnar()
-             for s in (half, set(ids) - half)]
+    parts = [
+        open_store((t[t.journey_id.isin(s)], j[j.journey_id.isin(s)])).columnar()
+        for s in (half, set(ids) - half)
+    ]
     for target in ("pipeline", "revenue"):
         full = Markov().fit(build_problem(whole, target))
         # channel codes differ per part: fit the reduced counts on the whole's codes by
@@ -160,12 +176,19 @@ def test_partition_counts_reduce_to_the_whole(frames):
         counts = None
         for part in parts:
             p = build_problem(part, target)
-            remap = np.searchsorted(whole.channels.astype(str), part.channels.astype(str))
+            remap = np.searchsorted(
+                whole.channels.astype(str), part.channels.astype(str)
+            )
             part.channel = remap[part.channel].astype(np.int32)
             part.channels = whole.channels
             c = Markov().count(build_problem(part, target))
             counts = c if counts is None else counts + c
             del p
         reduced = Markov().fit_counts(counts, whole.channels, target)
-        pd.testing.assert_series_equal(full.removal_effects_, reduced.removal_effects_,
-                                       check_exact=False, rtol=1e-9, atol=1e-12)
+        pd.testing.assert_series_equal(
+            full.removal_effects_,
+            reduced.removal_effects_,
+            check_exact=False,
+            rtol=1e-9,
+            atol=1e-12,
+        )

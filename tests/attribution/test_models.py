@@ -43,31 +43,36 @@ def hand_result(hand_store):
 def test_first_and_last_touch(hand_result):
     first = channel_credit(hand_result, "first_touch")
     # J1 Email 1000, J2 Display 500, J3 Email 200, J5 unattributed 300
-    assert first == pytest.approx({UNATTRIBUTED: 300, "Display": 500, "Email": 1200,
-                                   "Search": 0, "Webinar": 0})
+    assert first == pytest.approx(
+        {UNATTRIBUTED: 300, "Display": 500, "Email": 1200, "Search": 0, "Webinar": 0}
+    )
     last = channel_credit(hand_result, "last_touch")
     # J1 Search(d20) 1000, J2 Display 500, J3 Display 200
-    assert last == pytest.approx({UNATTRIBUTED: 300, "Display": 700, "Email": 0,
-                                  "Search": 1000, "Webinar": 0})
+    assert last == pytest.approx(
+        {UNATTRIBUTED: 300, "Display": 700, "Email": 0, "Search": 1000, "Webinar": 0}
+    )
 
 
 def test_linear_credits_every_touch(hand_result):
     # J1: 250 per touch, Search twice; J3: 100 each
     assert channel_credit(hand_result, "linear") == pytest.approx(
-        {UNATTRIBUTED: 300, "Display": 600, "Email": 350, "Search": 500, "Webinar": 250})
+        {UNATTRIBUTED: 300, "Display": 600, "Email": 350, "Search": 500, "Webinar": 250}
+    )
 
 
 def test_u_shaped(hand_result):
     # J1: 400 / 100 / 100 / 400; J3 two touches 50/50
     assert channel_credit(hand_result, "u_shaped") == pytest.approx(
-        {UNATTRIBUTED: 300, "Display": 600, "Email": 500, "Search": 500, "Webinar": 100})
+        {UNATTRIBUTED: 300, "Display": 600, "Email": 500, "Search": 500, "Webinar": 100}
+    )
 
 
 def test_u_shaped_custom_weights(hand_store):
     r = attribute(hand_store, UShaped(first=0.6, last=0.2), targets="pipeline")
     # J1: 600 / 100 / 100 / 200; J3: 0.6/0.8 and 0.2/0.8 of 200 -> 150 / 50
     assert channel_credit(r, "u_shaped") == pytest.approx(
-        {UNATTRIBUTED: 300, "Display": 550, "Email": 750, "Search": 300, "Webinar": 100})
+        {UNATTRIBUTED: 300, "Display": 550, "Email": 750, "Search": 300, "Webinar": 100}
+    )
 
 
 def test_time_decay(hand_store):
@@ -77,8 +82,14 @@ def test_time_decay(hand_store):
     w3 = 2.0 ** (-np.array([2, 0]) / 7)
     j3 = 200 * w3 / w3.sum()
     assert channel_credit(r, "time_decay") == pytest.approx(
-        {UNATTRIBUTED: 300, "Display": 500 + j3[1], "Email": j1[0] + j3[0],
-         "Search": j1[1] + j1[3], "Webinar": j1[2]})
+        {
+            UNATTRIBUTED: 300,
+            "Display": 500 + j3[1],
+            "Email": j1[0] + j3[0],
+            "Search": j1[1] + j1[3],
+            "Webinar": j1[2],
+        }
+    )
 
 
 def test_w_shaped_milestones(hand_result):
@@ -86,40 +97,87 @@ def test_w_shaped_milestones(hand_result):
     # J3: no lead -> its share passes to opp (Display .6); no middle touch -> the .1
     #     goes to milestones in proportion: Email 1/3, Display 2/3
     assert channel_credit(hand_result, "w_shaped") == pytest.approx(
-        {UNATTRIBUTED: 300, "Display": 500 + 200 * 2 / 3, "Email": 300 + 200 / 3,
-         "Search": 600, "Webinar": 100})
+        {
+            UNATTRIBUTED: 300,
+            "Display": 500 + 200 * 2 / 3,
+            "Email": 300 + 200 / 3,
+            "Search": 600,
+            "Webinar": 100,
+        }
+    )
 
 
 def test_full_path_equals_w_shaped_for_pipeline(hand_result):
     assert channel_credit(hand_result, "full_path") == pytest.approx(
-        channel_credit(hand_result, "w_shaped"))
+        channel_credit(hand_result, "w_shaped")
+    )
 
 
 def test_full_path_revenue_closed_won_milestone():
     t, j = frames(
-        [("J", day(1), "a"), ("J", day(2), "b"), ("J", day(3), "c"), ("J", day(4), "d"),
-         ("J", day(5), "e"), ("J", day(6), "f")],
-        [dict(journey_id="J", lead_created_at=day(2), opportunity_created_at=day(4),
-              closed_at=day(6), won=True, revenue_amount=100.0)])
+        [
+            ("J", day(1), "a"),
+            ("J", day(2), "b"),
+            ("J", day(3), "c"),
+            ("J", day(4), "d"),
+            ("J", day(5), "e"),
+            ("J", day(6), "f"),
+        ],
+        [
+            dict(
+                journey_id="J",
+                lead_created_at=day(2),
+                opportunity_created_at=day(4),
+                closed_at=day(6),
+                won=True,
+                revenue_amount=100.0,
+            )
+        ],
+    )
     r = attribute((t, j), ["full_path", "w_shaped"], targets="revenue")
     # full path: a, b, d, f hold 22.5 each; c and e share 10
     assert channel_credit(r, "full_path", "revenue") == pytest.approx(
-        {UNATTRIBUTED: 0, "a": 22.5, "b": 22.5, "c": 5, "d": 22.5, "e": 5, "f": 22.5})
+        {UNATTRIBUTED: 0, "a": 22.5, "b": 22.5, "c": 5, "d": 22.5, "e": 5, "f": 22.5}
+    )
     # w-shaped: a, b, d 30 each; c, e, f share 10
     assert channel_credit(r, "w_shaped", "revenue") == pytest.approx(
-        {UNATTRIBUTED: 0, "a": 30, "b": 30, "c": 10 / 3, "d": 30, "e": 10 / 3,
-         "f": 10 / 3})
+        {
+            UNATTRIBUTED: 0,
+            "a": 30,
+            "b": 30,
+            "c": 10 / 3,
+            "d": 30,
+            "e": 10 / 3,
+            "f": 10 / 3,
+        }
+    )
 
 
 def test_milestones_on_one_touch_and_lead_after_opportunity():
     t, j = frames(
-        [("J", day(1), "a"), ("J", day(5), "b"), ("K", day(1), "a"), ("K", day(2), "b"),
-         ("K", day(3), "c")],
-        [dict(journey_id="J", lead_created_at=day(1), opportunity_created_at=day(5),
-              pipeline_amount=90.0),
-         # lead after the opportunity: its share passes to the opportunity touch
-         dict(journey_id="K", lead_created_at=day(9), opportunity_created_at=day(3),
-              pipeline_amount=100.0)])
+        [
+            ("J", day(1), "a"),
+            ("J", day(5), "b"),
+            ("K", day(1), "a"),
+            ("K", day(2), "b"),
+            ("K", day(3), "c"),
+        ],
+        [
+            dict(
+                journey_id="J",
+                lead_created_at=day(1),
+                opportunity_created_at=day(5),
+                pipeline_amount=90.0,
+            ),
+            # lead after the opportunity: its share passes to the opportunity touch
+            dict(
+                journey_id="K",
+                lead_created_at=day(9),
+                opportunity_created_at=day(3),
+                pipeline_amount=100.0,
+            ),
+        ],
+    )
     r = attribute((t, j), "w_shaped", targets="pipeline")
     jc = r.credit.set_index(["journey_id", "touch_index"])["w_shaped"]
     # J: a holds first+lead (.6), b holds opp (.3); no middle -> 2/3, 1/3
@@ -132,8 +190,10 @@ def test_milestones_on_one_touch_and_lead_after_opportunity():
 
 def test_timestamp_ties_follow_seq():
     rows = [("J", day(1), "b"), ("J", day(1), "a")]  # same ts: seq decides
-    t, j = frames(rows, [dict(journey_id="J", opportunity_created_at=day(1),
-                              pipeline_amount=10.0)])
+    t, j = frames(
+        rows,
+        [dict(journey_id="J", opportunity_created_at=day(1), pipeline_amount=10.0)],
+    )
     r = attribute((t, j), ["first_touch", "last_touch"], targets="pipeline")
     assert channel_credit(r, "first_touch")["b"] == 10
     assert channel_credit(r, "last_touch")["a"] == 10
@@ -141,9 +201,18 @@ def test_timestamp_ties_follow_seq():
 
 def test_credit_table_rows_and_columns(hand_result):
     cr = hand_result.credit
-    assert list(cr.columns[:10]) == ["journey_id", "touch_index", "ts", "channel",
-                                     "campaign", "content", "interaction", "target",
-                                     "quarter", "weight"]
+    assert list(cr.columns[:10]) == [
+        "journey_id",
+        "touch_index",
+        "ts",
+        "channel",
+        "campaign",
+        "content",
+        "interaction",
+        "target",
+        "quarter",
+        "weight",
+    ]
     # credited touches: J1 (4), J2 (1), J3 (2); J4 null, J5 no eligible touch
     assert sorted(cr.journey_id.astype(str).unique()) == ["J1", "J2", "J3"]
     assert len(cr) == 7
@@ -151,10 +220,18 @@ def test_credit_table_rows_and_columns(hand_result):
 
 
 def test_per_journey_sums_equal_amount(hand_result):
-    for model in ["first_touch", "last_touch", "linear", "time_decay", "u_shaped",
-                  "w_shaped", "full_path"]:
+    for model in [
+        "first_touch",
+        "last_touch",
+        "linear",
+        "time_decay",
+        "u_shaped",
+        "w_shaped",
+        "full_path",
+    ]:
         assert journey_credit(hand_result, model) == pytest.approx(
-            {"J1": 1000, "J2": 500, "J3": 200})
+            {"J1": 1000, "J2": 500, "J3": 200}
+        )
 
 
 def test_lookback_window_and_exclusion(hand_store):
@@ -162,21 +239,47 @@ def test_lookback_window_and_exclusion(hand_store):
     # J1 window [d8, d20]: Webinar d10 and Search d20 only
     assert journey_credit(r, "linear")["J1"] == pytest.approx(1000)
     assert channel_credit(r, "linear")["Webinar"] == pytest.approx(500)
-    r = attribute(hand_store, "linear", targets="pipeline", exclude_channels=["Display"])
+    r = attribute(
+        hand_store, "linear", targets="pipeline", exclude_channels=["Display"]
+    )
     # J2 loses its only touch -> unattributed
     assert channel_credit(r, "linear")[UNATTRIBUTED] == pytest.approx(800)
 
 
 def test_revenue_classes_and_window_from_opportunity():
     t, j = frames(
-        [("W", day(0), "early"), ("W", day(380), "late"), ("W", day(500), "after"),
-         ("L", day(1), "x"), ("O", day(1), "y")],
-        [dict(journey_id="W", opportunity_created_at=day(300), closed_at=day(400),
-              won=True, revenue_amount=100.0, pipeline_amount=100.0),
-         dict(journey_id="L", opportunity_created_at=day(2), closed_at=day(3),
-              won=False, pipeline_amount=50.0, revenue_amount=0.0),
-         dict(journey_id="O", opportunity_created_at=day(2), pipeline_amount=70.0,
-              revenue_amount=0.0)])
+        [
+            ("W", day(0), "early"),
+            ("W", day(380), "late"),
+            ("W", day(500), "after"),
+            ("L", day(1), "x"),
+            ("O", day(1), "y"),
+        ],
+        [
+            dict(
+                journey_id="W",
+                opportunity_created_at=day(300),
+                closed_at=day(400),
+                won=True,
+                revenue_amount=100.0,
+                pipeline_amount=100.0,
+            ),
+            dict(
+                journey_id="L",
+                opportunity_created_at=day(2),
+                closed_at=day(3),
+                won=False,
+                pipeline_amount=50.0,
+                revenue_amount=0.0,
+            ),
+            dict(
+                journey_id="O",
+                opportunity_created_at=day(2),
+                pipeline_amount=70.0,
+                revenue_amount=0.0,
+            ),
+        ],
+    )
     store = open_store((t, j))
     p = build_problem(store.columnar(), "revenue")
     # open opportunity O is excluded; lost L is null; W converts
@@ -186,10 +289,12 @@ def test_revenue_classes_and_window_from_opportunity():
     # "after" (d500, past the close) does not
     r = attribute((t, j), "linear", targets="revenue")
     assert channel_credit(r, "linear", "revenue") == pytest.approx(
-        {UNATTRIBUTED: 0, "early": 50, "late": 50, "x": 0})
+        {UNATTRIBUTED: 0, "early": 50, "late": 50, "x": 0}
+    )
     r = attribute((t, j), "linear", targets="conversions")
     assert channel_credit(r, "linear", "conversions") == pytest.approx(
-        {UNATTRIBUTED: 0, "early": 0.5, "late": 0.5, "x": 0})
+        {UNATTRIBUTED: 0, "early": 0.5, "late": 0.5, "x": 0}
+    )
 
 
 def test_time_decay_refuses_timeless_paths():
@@ -212,8 +317,10 @@ def test_bad_parameters_name_the_parameter():
 
 def test_repr_shows_changed_parameters():
     assert repr(TimeDecay()) == "TimeDecay()"
-    assert repr(FullPath(middle=0.2, closed_won=0.125)) == \
-        "FullPath(closed_won=0.125, middle=0.2)"
+    assert (
+        repr(FullPath(middle=0.2, closed_won=0.125))
+        == "FullPath(closed_won=0.125, middle=0.2)"
+    )
 
 
 def test_credit_before_fit_raises(hand_store):

@@ -15,12 +15,23 @@ from .conftest import day
 
 
 def good():
-    t = pd.DataFrame({"journey_id": ["b", "a", "a"], "ts": [day(1), day(2), day(1)],
-                      "seq": [0, 1, 0], "channel": ["x", "y", "z"],
-                      "account_id": None})
-    j = pd.DataFrame({"journey_id": ["b", "a"], "account_id": ["acc1", None],
-                      "opportunity_created_at": [day(3), day(3)],
-                      "pipeline_amount": [10.0, 20.0]})
+    t = pd.DataFrame(
+        {
+            "journey_id": ["b", "a", "a"],
+            "ts": [day(1), day(2), day(1)],
+            "seq": [0, 1, 0],
+            "channel": ["x", "y", "z"],
+            "account_id": None,
+        }
+    )
+    j = pd.DataFrame(
+        {
+            "journey_id": ["b", "a"],
+            "account_id": ["acc1", None],
+            "opportunity_created_at": [day(3), day(3)],
+            "pipeline_amount": [10.0, 20.0],
+        }
+    )
     return t.drop(columns="account_id"), j
 
 
@@ -36,7 +47,9 @@ def test_write_and_read_back_both_layouts(tmp_path):
     single = write_store(tmp_path / "s", t, j)
     parts = write_store(tmp_path / "p", t, j, partitions=3)
     assert (single / "touches.parquet").exists()
-    assert sorted(p.name for p in (parts / "touches").iterdir())[0] == "part-00000.parquet"
+    assert (
+        sorted(p.name for p in (parts / "touches").iterdir())[0] == "part-00000.parquet"
+    )
     manifest = json.loads((single / "manifest.json").read_text())
     assert manifest["schema_version"] == 1
     a = attribute(single, "linear", targets="pipeline").channel_credit
@@ -49,7 +62,9 @@ def test_rewrite_is_byte_identical(tmp_path):
     write_store(tmp_path / "a", t, j)
     write_store(tmp_path / "b", t, j)
     for name in ("touches.parquet", "journeys.parquet", "rejects.parquet"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        assert (tmp_path / "a" / name).read_bytes() == (
+            tmp_path / "b" / name
+        ).read_bytes()
 
 
 def test_never_replaces_a_foreign_directory(tmp_path):
@@ -72,18 +87,26 @@ def test_failed_write_leaves_previous_store(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no temporary left behind
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda t, j: (t.drop(columns="channel"), j), r"missing column\(s\) channel"),
-    (lambda t, j: (t, pd.concat([j, j.iloc[:1]])), r"duplicate values: 'b'"),
-    (lambda t, j: (t.assign(journey_id=["b", "a", "zz"]), j), r"no row in .*'zz'"),
-    (lambda t, j: (t, j.assign(pipeline_amount=[np.inf, 1.0])),
-     r"pipeline_amount must be a finite amount >= 0 .*; found inf"),
-    (lambda t, j: (t, j.assign(pipeline_amount=[-5.0, 1.0])), r"found -5.0"),
-    (lambda t, j: (t, j.assign(won=[True, False])), r"closed_at is null for won"),
-    (lambda t, j: (t.assign(channel=["x", None, "z"]), j), r"channel is null"),
-    (lambda t, j: (t.assign(ts=["2026-01-01", "x", "y"]), j), r"column ts has type"),
-    (lambda t, j: (t, j.assign(weight=[0, 1])), r"weight must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda t, j: (t.drop(columns="channel"), j), r"missing column\(s\) channel"),
+        (lambda t, j: (t, pd.concat([j, j.iloc[:1]])), r"duplicate values: 'b'"),
+        (lambda t, j: (t.assign(journey_id=["b", "a", "zz"]), j), r"no row in .*'zz'"),
+        (
+            lambda t, j: (t, j.assign(pipeline_amount=[np.inf, 1.0])),
+            r"pipeline_amount must be a finite amount >= 0 .*; found inf",
+        ),
+        (lambda t, j: (t, j.assign(pipeline_amount=[-5.0, 1.0])), r"found -5.0"),
+        (lambda t, j: (t, j.assign(won=[True, False])), r"closed_at is null for won"),
+        (lambda t, j: (t.assign(channel=["x", None, "z"]), j), r"channel is null"),
+        (
+            lambda t, j: (t.assign(ts=["2026-01-01", "x", "y"]), j),
+            r"column ts has type",
+        ),
+        (lambda t, j: (t, j.assign(weight=[0, 1])), r"weight must be a whole number"),
+    ],
+)
 def test_bad_stores_name_file_column_and_values(tmp_path, change, match):
     t, j = change(*good())
     with pytest.raises(SchemaError, match=match):
