@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory
 from ._columnar import Columnar, is_sorted, build_columnar
-from .exceptions import SchemaError
+from .exceptions import ParameterError, SchemaError
 
 __all__ = [
     "JOURNEY_SCHEMA",
@@ -250,6 +250,9 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
     pathlib.Path
         The store directory.
     """
+    if partitions is not None and (isinstance(partitions, bool) or int(partitions) < 1
+                                   or int(partitions) != partitions):
+        raise ParameterError(f"partitions must be a whole number >= 1; got {partitions!r}")
     t = _sort_touches(_to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH))
     j = _sort_journeys(_to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
     build_columnar(t, j, touches_name="touches", journeys_name="journeys")  # validates
