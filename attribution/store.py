@@ -372,8 +372,11 @@ class Store:
 
     @property
     def touches(self) -> pd.DataFrame:
-        """All touches as a DataFrame, in store order."""
-        return self.read_table("touches").to_pandas()
+        """All touches as a DataFrame, in store order (string columns as strings)."""
+        table = self.read_table("touches")
+        if table.schema.names == TOUCH_SCHEMA.names:
+            table = table.cast(TOUCH_SCHEMA)
+        return table.to_pandas()
 
     @property
     def journeys(self) -> pd.DataFrame:
