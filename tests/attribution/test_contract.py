@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from attribution import (
     TARGETS,
+    UNATTRIBUTED,
     attribute,
     build_problem,
     get_model,
@@ -67,7 +68,8 @@ def test_each_journey_gets_its_amount(model, frames):
         got = cr.groupby(cr.journey_id.astype(str))[model].sum()
         no_touch = set(expect.index) - set(got.index)
         # converting journeys without eligible touches are the unattributed row
-        un = r.channel_credit.query("target == @target and channel == @UNATTRIBUTED")
+        cc = r.channel_credit
+        un = cc[(cc.target == target) & (cc.channel == UNATTRIBUTED)]
         assert un.credit.iloc[0] == pytest.approx(
             expect[list(no_touch)].sum(), abs=1e-9
         )
