@@ -15,7 +15,14 @@ import pyarrow.compute as pc
 from attribution.exceptions import TouchlineError
 from attribution.store import write_store
 
+from . import _merge
+from ._identity import attach_web_sessions
+from .channels import ChannelMapping, load_channel_mapping
+from .ga4 import read_ga4
 from .paths import read_paths
+from .salesforce import read_salesforce
+from .spend import convert_currencies, load_fx_rates, read_spend
+from .touches import read_touches
 
 __all__ = ["SOURCES", "ingest"]
 
@@ -27,6 +34,10 @@ __all__ = ["SOURCES", "ingest"]
 #: checks option names against the reader's signature. Add a connector here.
 SOURCES: dict[str, Callable[..., Any]] = {
     "paths": read_paths,
+    "salesforce": read_salesforce,
+    "ga4": read_ga4,
+    "touches": read_touches,
+    "spend": read_spend,
 }
 
 Input = tuple[str, str | os.PathLike[str]] | Mapping[str, Any]
@@ -38,6 +49,10 @@ def ingest(
     *,
     partitions: int | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    channel_map: str | os.PathLike[str] | ChannelMapping | None = None,
+    tz: str | None = None,
+    currency: str | None = None,
+    fx: str | os.PathLike[str] | Mapping[str, float] | None = None,
 ) -> Path:
     r"""Read source files and write them, merged, as one journey store.
 
@@ -66,6 +81,29 @@ def ingest(
     options : mapping of str to mapping, optional
         Reader options by kind, applied to every input of that kind, e.g.
         ``{"paths": {"delimiter": ";"}}``. Options in an input's dict win.
+    channel_map : path or ChannelMapping, optional
+        The analyst's channel rules (CSV or TOML, see
+        :func:`connectors.load_channel_mapping`), given to every reader that
+        groups channels; recorded in the manifest as ``channel_mapping``. Values
+        the grouping leaves ``Unassigned`` are counted in the manifest's
+        ``unmapped`` (``"source / medium"`` -> rows).
+    tz : str, optional
+        IANA zone of timestamps written without one (default UTC), for the readers
+        that take it.
+    currency : str, optional
+        The store's currency (default: the one currency found, or the one with rate
+        1 in ``fx``); recorded in the manifest as ``currency``.
+    fx : path or mapping of str to float, optional
+        Exchange rates into the store currency (a CSV ``currency,
+        rate_to_store_currency``, see :func:`connectors.load_fx_rates`). Spend and
+        journey amounts in other currencies are converted; without it, a store
+        whose inputs name two currencies is refused.
+
+    Touches that arrive twice (same ``journey_id``, ``person_id``, ``ts``,
+    ``channel`` and ``campaign``; timeless touches excepted) are kept once, the
+    first in input order; the input row that lost counts as ``rows_duplicate`` in
+    the manifest. A journey that a reader derived from touches alone (a touch log
+    without a journeys file) yields to the same ``journey_id`` from another input.
 
     Returns
     -------
@@ -111,34 +149,55 @@ def ingest(
     options = dict(options or {})
     for kind in options:
         _reader(kind)
+    mapping = load_channel_mapping(channel_map) if channel_map is not None else None
+    rates = load_fx_rates(fx) if isinstance(fx, (str, os.PathLike)) else fx
+    shared = {"channel_map": mapping, "tz": tz, "currency": currency, "fx": rates}
 
     results = []
+    kinds = []
     for item in inputs:
         kind, path, own = _normalise(item)
         reader = _reader(kind)
-        kwargs = {**options.get(kind, {}), **own}
+        kwargs = {**_merge.global_options(reader, shared), **options.get(kind, {}),
+                  **own}
         _check_options(kind, reader, kwargs)
         results.append(reader(path, **kwargs))
+        kinds.append(kind)
 
     touches = [r.touches for r in results]
     journeys = [r.journeys for r in results]
+    # web sessions of CRM people join that person's journeys (see _identity)
+    touches, journeys = attach_web_sessions(results, touches, journeys)
+    journeys = _merge.drop_derived_journeys(results, journeys)
     if len(results) > 1 and _collide(journeys):
         touches = [_prefix(t, f"{k}:") for k, t in enumerate(touches, start=1)]
         journeys = [_prefix(j, f"{k}:") for k, j in enumerate(journeys, start=1)]
     spends = [s for s in (getattr(r, "spend", None) for r in results) if s is not None]
-    entries: list[dict[str, Any]] = []
+    per_result: list[list[dict[str, Any]]] = []
     for r in results:
         many = getattr(r, "inputs", None)
-        entries.extend(many if many is not None else [r.input])
+        per_result.append([dict(e) for e in (many if many is not None else [r.input])])
+    # touches that arrive twice are kept once (see _merge.dedupe_touches)
+    all_touches, lost = _merge.dedupe_touches(touches)
+    for own_entries, own_lost in zip(per_result, lost, strict=True):
+        _merge.count_duplicates(own_entries, own_lost)
+    entries = [e for own_entries in per_result for e in own_entries]
+    spend = pa.concat_tables(spends) if spends else None
+    spend, journeys, store_currency = convert_currencies(
+        spend, journeys, currency=currency, fx=rates,
+        names=_merge.spend_origins(spend))
+    used = (mapping or ChannelMapping()).to_manifest()
+    grouped = any(k != "paths" for k in kinds)
     return write_store(
         store_dir,
-        pa.concat_tables(touches),
+        all_touches,
         pa.concat_tables(journeys),
         rejects=pa.concat_tables([r.rejects for r in results]),
-        spend=pa.concat_tables(spends) if spends else None,
+        spend=spend,
         inputs=entries,
-        channel_mapping=None,
+        channel_mapping=used if grouped else None,
         partitions=partitions,
+        extra={"unmapped": _merge.merge_unmapped(results), "currency": store_currency},
     )
 
 
