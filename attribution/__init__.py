@@ -1,5 +1,6 @@
 """touchline's attribution engine: the journey store, credit targets and models."""
 
+from ._streaming import attribute_to_dir
 from .engine import UNATTRIBUTED, AttributionResult, attribute
 from .exceptions import (
     NotFittedError,
@@ -11,10 +12,12 @@ from .exceptions import (
 from .models import (
     FirstTouch,
     FullPath,
+    Incremental,
     LastTouch,
     Linear,
     Markov,
     Model,
+    Shapley,
     TimeDecay,
     UShaped,
     WShaped,
@@ -32,12 +35,14 @@ __all__ = [
     "AttributionResult",
     "FirstTouch",
     "FullPath",
+    "Incremental",
     "LastTouch",
     "Linear",
     "Markov",
     "Model",
     "NotFittedError",
     "SchemaError",
+    "Shapley",
     "Store",
     "TimeDecay",
     "TouchlineError",
@@ -46,6 +51,7 @@ __all__ = [
     "UnknownModelError",
     "WShaped",
     "attribute",
+    "attribute_to_dir",
     "build_problem",
     "get_model",
     "open_store",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory
 from ._columnar import NAT
-from .exceptions import TouchlineError
+from .exceptions import TouchlineError, TouchlineWarning
+from .intervals import channel_intervals, check_interval_args
 from .models.base import Model, make_model, registered_models
 from .models.markov import Markov
 from .problem import TARGETS, Problem, build_problem
@@ -132,15 +134,27 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
-def _resolve_models(models: str | Model | Iterable[str | Model]) -> list[Model]:
+def _resolve_models(
+    models: str | Model | Iterable[str | Model],
+) -> tuple[list[Model], set[str]]:
+    """Return the model objects and the names that came from ``"all"``."""
     if isinstance(models, (str, Model)):
         models = [models]
     out: list[Model] = []
+    implicit: set[str] = set()
+    explicit: list[Model] = []
     for spec in models:
         if spec == "all":
-            out.extend(make_model(n) for n in registered_models())
+            out.extend(make_model(n) for n in registered_models() if n not in implicit)
+            implicit.update(registered_models())
         else:
-            out.append(make_model(spec))
+            explicit.append(make_model(spec))
+    for model in explicit:  # a configured model replaces its default from "all"
+        if model.name in implicit:
+            implicit.discard(model.name)
+            out = [model if m.name == model.name else m for m in out]
+        else:
+            out.append(model)
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -149,7 +163,7 @@ def _resolve_models(models: str | Model | Iterable[str | Model]) -> list[Model]:
                              "separate runs")
     if not out:
         raise TouchlineError("models: no model given; name one or more, or 'all'")
-    return out
+    return out, implicit
 
 
 def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame],
@@ -157,8 +171,9 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
               targets: str | Sequence[str] = ("pipeline", "revenue"), *,
               lookback_days: float = 365, quarters: str | Sequence[str] | None = None,
               reporting_tz: str = "UTC", fiscal_year_start: int = 1,
-              exclude_channels: Iterable[str] = (), progress: bool = False
-              ) -> AttributionResult:
+              exclude_channels: Iterable[str] = (), progress: bool = False,
+              engine: str = "auto", client: Any = None, intervals: int = 0,
+              interval_level: float = 0.95, seed: int = 0) -> AttributionResult:
     """Credit pipeline, revenue or conversions to touches with one or more models.
 
     Parameters
@@ -182,6 +197,21 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         Channels removed before any model sees the journeys.
     progress : bool, default=False
         Show a progress bar on standard error.
+    engine : {"auto", "memory", "streaming", "dask"}, default="auto"
+        ``streaming`` processes one partition at a time (bounded memory; ``auto``
+        picks it for partitioned stores), ``dask`` runs the partitions on a Dask
+        cluster (``auto`` picks it when ``client`` is given); see
+        :mod:`attribution._streaming` and :mod:`attribution._dask`.
+    client : dask.distributed.Client, optional
+        The Dask client for ``engine="dask"`` (a local cluster when omitted).
+    intervals : int, default=0
+        Bootstrap resamples for confidence intervals: adds ``credit_lo`` and
+        ``credit_hi`` to ``channel_credit`` (see :mod:`attribution.intervals`;
+        runs in memory). 0 for none.
+    interval_level : float, default=0.95
+        Coverage of the intervals.
+    seed : int, default=0
+        Seed of the resamples (intervals are deterministic per seed).
 
     Returns
     -------
@@ -205,8 +235,23 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
     4           Email  markov    50.0
     5          Search  markov    50.0
     """
+    from ._streaming import attribute_partitioned, pick_engine
+
+    check_interval_args(intervals, interval_level, seed)
+    if intervals and engine == "auto" and client is None:
+        engine = "memory"  # bootstrap intervals resample the whole store in memory
+    if (chosen := pick_engine(store, engine, client)) != "memory":
+        if intervals:
+            raise TouchlineError(f"intervals: bootstrap intervals run on the in-memory "
+                                 f"engine, not {chosen!r}; drop --intervals or use "
+                                 "engine='memory'")
+        return attribute_partitioned(
+            store, models, targets, engine=chosen, client=client,
+            lookback_days=lookback_days, quarters=quarters, reporting_tz=reporting_tz,
+            fiscal_year_start=fiscal_year_start, exclude_channels=exclude_channels,
+            progress=progress)
     store = open_store(store)
-    model_specs = _resolve_models(models)
+    model_specs, implicit = _resolve_models(models)
     targets = [targets] if isinstance(targets, str) else list(targets)
     for t in targets:
         if t not in TARGETS:
@@ -218,10 +263,18 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         [None] if quarters is None else [quarters] if isinstance(quarters, str)
         else list(quarters) or [None])
     columnar = store.columnar()
+    if implicit and columnar.timeless.any():
+        # `all` on aggregated paths: leave out the models that need timestamps
+        skipped = [m.name for m in model_specs if m.needs_time and m.name in implicit]
+        if skipped:
+            warnings.warn(f"{', '.join(skipped)} left out of 'all': the store holds "
+                          "timeless aggregated paths", TouchlineWarning, stacklevel=2)
+            model_specs = [m for m in model_specs if m.name not in skipped]
     excluded = tuple(exclude_channels)
     steps = len(quarter_list) * len(targets) * len(model_specs)
     bar = _progress(steps, progress)
     credit_parts, channel_parts, effect_parts, totals = [], [], [], []
+    diagnostics: list[dict[str, Any]] = []
     fitted: dict[tuple[str, str, str], Model] = {}
     try:
         for quarter in quarter_list:
@@ -237,6 +290,7 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
                         "paths, which have no dates and so no quarter; run without "
                         "--quarter")
                 columns: dict[str, np.ndarray] = {}
+                credits: list[tuple[Model, Any]] = []
                 for spec in model_specs:
                     bar.set_description(f"{target} {problem.quarter} {spec.name}")
                     model = spec.clone().fit(problem)
@@ -244,10 +298,23 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
                     fitted[(model.name, target, problem.quarter)] = model
                     columns[model.name] = mc.touch
                     channel_parts.append(_channel_rows(problem, model.name, mc.by_channel,
-                                                       mc.unattributed))
+                                                       mc.unattributed, mc.extra))
+                    credits.append((model, mc))
+                    if hasattr(model, "diagnostics"):
+                        diagnostics.append({"model": model.name, "target": target,
+                                            "quarter": problem.quarter,
+                                            **model.diagnostics()})
                     if isinstance(model, Markov):
                         effect_parts.append(_effect_rows(problem, model))
                     bar.update(1)
+                if intervals:
+                    bar.set_description(f"{target} {problem.quarter} intervals")
+                    bounds = channel_intervals(problem, credits, n=intervals,
+                                               level=interval_level, seed=seed)
+                    for rows, b in zip(channel_parts[-len(credits):], bounds,
+                                       strict=True):
+                        rows["credit_lo"] = [b[c][0] for c in rows["channel"]]
+                        rows["credit_hi"] = [b[c][1] for c in rows["channel"]]
                 credit_parts.append(_credit_rows(problem, columns))
                 totals.append({"target": target, "quarter": problem.quarter,
                                "total": problem.total,
@@ -279,6 +346,11 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         "inputs": store.input_hashes(),
         "totals": totals,
     }
+    if intervals:
+        run["intervals"] = {"resamples": intervals, "level": interval_level,
+                            "seed": seed}
+    if diagnostics:
+        run["diagnostics"] = diagnostics
     return AttributionResult(credit_table=credit_table, channel_credit=channel_credit,
                              removal_effects=removal_effects, models=fitted, run=run,
                              totals=pd.DataFrame(totals))
@@ -301,14 +373,16 @@ def _version() -> str:
 
 
 def _channel_rows(problem: Problem, model: str, by_channel: np.ndarray,
-                  extra_unattributed: float) -> pd.DataFrame:
+                  extra_unattributed: float,
+                  extra: dict[str, float] | None = None) -> pd.DataFrame:
     present = problem.channels_present | (by_channel != 0)
     idx = np.flatnonzero(present)
     names = problem.channels[idx].astype(str)
     order = np.argsort(names, kind="stable")
-    channels = [UNATTRIBUTED, *names[order].tolist()]
+    extra = extra or {}
+    channels = [UNATTRIBUTED, *names[order].tolist(), *extra]
     credit = np.concatenate([[problem.unattributed + extra_unattributed],
-                             by_channel[idx][order]])
+                             by_channel[idx][order], list(extra.values())])
     total = problem.total
     share = credit / total if total > 0 else np.full(len(credit), np.nan)
     return pd.DataFrame({"channel": channels, "model": model, "target": problem.target,

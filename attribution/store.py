@@ -101,6 +101,11 @@ SPEND_SCHEMA = pa.schema(
     ]
 )
 
+#: Above this many touches ``write_store`` partitions the store by default ...
+AUTO_PARTITION_TOUCHES = 5_000_000
+#: ... with about one part per this many touches.
+TOUCHES_PER_PARTITION = 2_000_000
+
 _REQUIRED_TOUCH = ("journey_id", "channel")
 _REQUIRED_JOURNEY = ("journey_id",)
 #: Low-cardinality columns read straight into dictionary arrays (fast encoding).
@@ -243,7 +248,10 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
         The channel mapping that was used.
     partitions : int, optional
         Write the partitioned layout with this many parts, split by a hash of
-        ``account_id`` (``journey_id`` when there is none).
+        ``account_id`` (``journey_id`` when there is none). By default a store of
+        more than :data:`AUTO_PARTITION_TOUCHES` touches is partitioned with about
+        one part per :data:`TOUCHES_PER_PARTITION` touches (the streaming engine
+        then holds one part in memory at a time); smaller stores are one file.
 
     Returns
     -------
@@ -256,6 +264,8 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
     t = _sort_touches(_to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH))
     j = _sort_journeys(_to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
     build_columnar(t, j, touches_name="touches", journeys_name="journeys")  # validates
+    if partitions is None and t.num_rows > AUTO_PARTITION_TOUCHES:
+        partitions = -(-t.num_rows // TOUCHES_PER_PARTITION)
     r = _to_table(rejects, REJECT_SCHEMA, "rejects")
     s = _to_table(spend, SPEND_SCHEMA, "spend") if spend is not None else None
     manifest_inputs = []

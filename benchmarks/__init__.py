@@ -1,1 +1,2 @@
-"""Benchmarks: speed and memory of touchline on synthetic stores."""
+"""Benchmarks: speed and memory on synthetic stores, and accuracy against a known
+truth (``benchmarks.truth``, ``benchmarks.accuracy``)."""

@@ -190,3 +190,20 @@ def test_synth_then_attribute(tmp_path):
     pipeline = j.loc[j.opportunity_created_at.notna(), "pipeline_amount"].sum()
     per_model = cc[cc.target == "pipeline"].groupby("model").credit.sum()
     assert per_model.to_numpy() == pytest.approx([pipeline] * len(per_model))
+
+
+def test_all_models_on_paths_leave_out_time_decay(tmp_path, capsys):
+    paths = tmp_path / "paths.csv"
+    paths.write_text("path,total_conversions,total_conversion_value,total_null\n"
+                     "a > b,2,30.0,1\nb,1,5.0,0\n")
+    assert main(["ingest", "--source", "paths", str(paths), "--out",
+                 str(tmp_path / "s"), "--quiet"]) == 0
+    assert main(["attribute", str(tmp_path / "s"), "--target", "conversions",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert "Warning: time_decay left out of 'all'" in capsys.readouterr().err
+    credit = pd.read_parquet(tmp_path / "c" / "credit.parquet")
+    assert "time_decay" not in credit.columns and "markov" in credit.columns
+    # asked for by name, it is an error
+    assert main(["attribute", str(tmp_path / "s"), "--models", "time_decay",
+                 "--target", "conversions", "--out", str(tmp_path / "d")]) == 2
+    assert "needs touch timestamps" in capsys.readouterr().err

@@ -5,15 +5,19 @@
 from .base import Model, ModelCredit, get_model, make_model, register_model, registered_models  # noqa: I001
 from .rules import FirstTouch, FullPath, LastTouch, Linear, TimeDecay, UShaped, WShaped
 from .markov import Markov
+from .shapley import Shapley
+from .incremental import Incremental
 
 __all__ = [
     "FirstTouch",
     "FullPath",
+    "Incremental",
     "LastTouch",
     "Linear",
     "Markov",
     "Model",
     "ModelCredit",
+    "Shapley",
     "TimeDecay",
     "UShaped",
     "WShaped",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, ClassVar
 
@@ -51,12 +51,15 @@ class ModelCredit:
     ``touch`` holds the credit of every touch of ``problem.conv`` (money, weight
     included); ``by_channel`` the channel totals (equal to summing ``touch`` by
     channel for per-journey models); ``unattributed`` the amount the model could not
-    place on any channel (beyond the problem's own unattributed amount).
+    place on any channel (beyond the problem's own unattributed amount); ``extra``
+    credit on pseudo-channel rows of ``channel_credit`` that no touch holds, such as
+    ``incremental``'s ``(baseline)``.
     """
 
     touch: np.ndarray
     by_channel: np.ndarray
     unattributed: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 class Model:
