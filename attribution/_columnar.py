@@ -182,6 +182,38 @@ def is_sorted(table: pa.Table) -> bool:
     return True
 
 
+def check_unique_ids(jids: pa.ChunkedArray | pa.Array, journeys_name: str) -> pa.Array:
+    """Check sorted journey ids: no null, no repeat. Return them as one string array.
+
+    Raises
+    ------
+    SchemaError
+        Naming the file and the first repeated ids.
+    """
+    if jids.null_count:
+        raise SchemaError(
+            f"{journeys_name}: column journey_id has {jids.null_count} "
+            "null value(s); every journey needs an id"
+        )
+    jids = (
+        jids.combine_chunks().cast(pa.string())
+        if isinstance(jids, pa.ChunkedArray)
+        else jids.cast(pa.string())
+    )
+    n_j = len(jids)
+    if n_j > 1:
+        dup = pc.equal(jids.slice(1), jids.slice(0, n_j - 1)).to_numpy(
+            zero_copy_only=False
+        )
+        if dup.any():
+            raise SchemaError(
+                f"{journeys_name}: column journey_id has duplicate values: "
+                f"{_first_values(jids.slice(1), dup)}",
+                jids.slice(1).filter(pa.array(dup)).to_pylist()[:20],
+            )
+    return jids
+
+
 def build_columnar(
     touches: pa.Table, journeys: pa.Table, *, touches_name: str, journeys_name: str
 ) -> Columnar:
@@ -209,33 +241,12 @@ def build_columnar(
     )
 
     # ---- journeys: sorted, unique ids
-    jids = journeys.column("journey_id")
-    if jids.null_count:
-        raise SchemaError(
-            f"{journeys_name}: column journey_id has {jids.null_count} "
-            "null value(s); every journey needs an id"
-        )
     if not is_sorted(journeys.select(["journey_id"])):
         journeys = journeys.take(
             pc.sort_indices(journeys, [("journey_id", "ascending")])
         )
-        jids = journeys.column("journey_id")
-    jids = (
-        jids.combine_chunks().cast(pa.string())
-        if isinstance(jids, pa.ChunkedArray)
-        else jids.cast(pa.string())
-    )
+    jids = check_unique_ids(journeys.column("journey_id"), journeys_name)
     n_j = len(jids)
-    if n_j > 1:
-        dup = pc.equal(jids.slice(1), jids.slice(0, n_j - 1)).to_numpy(
-            zero_copy_only=False
-        )
-        if dup.any():
-            raise SchemaError(
-                f"{journeys_name}: column journey_id has duplicate values: "
-                f"{_first_values(jids.slice(1), dup)}",
-                jids.slice(1).filter(pa.array(dup)).to_pylist()[:20],
-            )
 
     # ---- touches: sorted by journey_id, ts, seq
     tj = touches.column("journey_id")

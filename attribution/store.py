@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory
-from ._columnar import Columnar, is_sorted, build_columnar
+from ._columnar import Columnar, build_columnar, check_unique_ids, is_sorted
 from .exceptions import ParameterError, SchemaError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "REJECT_SCHEMA",
     "SCHEMA_VERSION",
     "SPEND_SCHEMA",
+    "TOUCH_MEMORY_SCHEMA",
     "TOUCH_SCHEMA",
     "Store",
     "open_store",
@@ -110,6 +111,14 @@ _REQUIRED_TOUCH = ("journey_id", "channel")
 _REQUIRED_JOURNEY = ("journey_id",)
 #: Low-cardinality columns read straight into dictionary arrays (fast encoding).
 _DICTIONARY_COLUMNS = ["channel", "campaign", "content", "interaction", "source"]
+_STRING_CODES = pa.dictionary(pa.int32(), pa.string())
+
+#: Touches in memory, between the connectors and the writer: the low-cardinality
+#: columns are dictionary-encoded (a 15M-row touch log then takes ~0.8 GB less);
+#: :func:`write_store` writes them as the plain strings of :data:`TOUCH_SCHEMA`.
+TOUCH_MEMORY_SCHEMA = pa.schema(
+    [pa.field(f.name, _STRING_CODES) if f.name in _DICTIONARY_COLUMNS else f
+     for f in TOUCH_SCHEMA])
 
 
 # --------------------------------------------------------------------------- writing
@@ -126,9 +135,13 @@ def _to_table(data: pd.DataFrame | pa.Table | None, schema: pa.Schema, name: str
             f"{name}: missing column(s) {', '.join(missing)} "
             f"(found: {', '.join(data.column_names) or 'none'})", missing)
     arrays = []
+    fields = []
     for field in schema:
         if field.name in data.column_names:
             col = data.column(field.name)
+            if (pa.types.is_dictionary(col.type) and pa.types.is_string(field.type)
+                    and field.name in _DICTIONARY_COLUMNS):
+                field = field.with_type(_STRING_CODES)  # kept encoded until written
             try:
                 col = _cast_column(col, field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
@@ -144,10 +157,13 @@ def _to_table(data: pd.DataFrame | pa.Table | None, schema: pa.Schema, name: str
         else:
             col = pa.nulls(data.num_rows, field.type)
         arrays.append(col)
-    return pa.Table.from_arrays(arrays, schema=schema)
+        fields.append(field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _cast_column(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(typ):
+        return col.cast(typ)
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if pa.types.is_timestamp(typ):
@@ -180,7 +196,10 @@ def _sort_journeys(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("journey_id", "ascending")]))
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table, path: Path, schema: pa.Schema | None = None
+                   ) -> None:
+    if schema is not None and not table.schema.equals(schema):
+        table = table.cast(schema)  # dictionary columns back to plain strings
     table = table.replace_schema_metadata(None)
     pq.write_table(table, path, compression="zstd", row_group_size=1 << 20,
                    write_statistics=True)
@@ -261,11 +280,17 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
     if partitions is not None and (isinstance(partitions, bool) or int(partitions) < 1
                                    or int(partitions) != partitions):
         raise ParameterError(f"partitions must be a whole number >= 1; got {partitions!r}")
-    t = _sort_touches(_to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH))
+    t = _to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH)
     j = _sort_journeys(_to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
-    build_columnar(t, j, touches_name="touches", journeys_name="journeys")  # validates
     if partitions is None and t.num_rows > AUTO_PARTITION_TOUCHES:
         partitions = -(-t.num_rows // TOUCHES_PER_PARTITION)
+    if partitions:
+        # split first, then sort and validate one part at a time (bounded memory)
+        part_of_journey, part_of_touch = _split(t, j, int(partitions))
+        check_unique_ids(j.column("journey_id"), "journeys")
+    else:
+        t = _sort_touches(t)
+        build_columnar(t, j, touches_name="touches", journeys_name="journeys")
     r = _to_table(rejects, REJECT_SCHEMA, "rejects")
     s = _to_table(spend, SPEND_SCHEMA, "spend") if spend is not None else None
     manifest_inputs = []
@@ -289,9 +314,10 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
     }
     with atomic_directory(out) as tmp:
         if partitions:
-            _write_partitioned(tmp, t, j, int(partitions))
+            _write_partitioned(tmp, t, j, part_of_touch, part_of_journey,
+                               int(partitions))
         else:
-            _write_parquet(t, tmp / "touches.parquet")
+            _write_parquet(t, tmp / "touches.parquet", TOUCH_SCHEMA)
             _write_parquet(j, tmp / "journeys.parquet")
         _write_parquet(r, tmp / "rejects.parquet")
         if s is not None:
@@ -301,19 +327,35 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
     return Path(out)
 
 
-def _write_partitioned(tmp: Path, t: pa.Table, j: pa.Table, partitions: int) -> None:
+def _split(t: pa.Table, j: pa.Table, partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Partition number of every journey and of every touch (by the journey's key)."""
     key = pc.coalesce(j.column("account_id"), j.column("journey_id"))
     part_of_journey = partition_of(key, partitions)
-    # touches are sorted by journey_id like journeys: map each touch to its journey row
     idx = pc.index_in(t.column("journey_id"), value_set=j.column("journey_id"))
+    if idx.null_count:
+        unknown = idx.is_null().to_numpy(zero_copy_only=False)
+        ids = pc.unique(t.column("journey_id").filter(pa.array(unknown)))
+        raise SchemaError(
+            f"touches: column journey_id has values with no row in journeys: "
+            f"{', '.join(repr(v) for v in ids.slice(0, 3).to_pylist())}",
+            ids.slice(0, 20).to_pylist())
     part_of_touch = part_of_journey[idx.to_numpy(zero_copy_only=False)]
+    return part_of_journey, part_of_touch
+
+
+def _write_partitioned(tmp: Path, t: pa.Table, j: pa.Table, part_of_touch: np.ndarray,
+                       part_of_journey: np.ndarray, partitions: int) -> None:
+    """Write one part at a time: take its rows, sort, validate, write, let go."""
     (tmp / "touches").mkdir()
     (tmp / "journeys").mkdir()
     for p in range(partitions):
-        _write_parquet(j.filter(pa.array(part_of_journey == p)),
-                       tmp / "journeys" / f"part-{p:05d}.parquet")
-        _write_parquet(t.filter(pa.array(part_of_touch == p)),
-                       tmp / "touches" / f"part-{p:05d}.parquet")
+        jp = j.filter(pa.array(part_of_journey == p))
+        tp = _sort_touches(t.filter(pa.array(part_of_touch == p)))
+        build_columnar(tp, jp, touches_name="touches", journeys_name="journeys")
+        _write_parquet(jp, tmp / "journeys" / f"part-{p:05d}.parquet")
+        _write_parquet(tp, tmp / "touches" / f"part-{p:05d}.parquet", TOUCH_SCHEMA)
+        del jp, tp
+        pa.default_memory_pool().release_unused()
 
 
 # --------------------------------------------------------------------------- reading

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from attribution.store import TOUCH_SCHEMA
+from attribution.store import TOUCH_MEMORY_SCHEMA
 
 __all__ = ["attach_web_sessions"]
 
@@ -78,7 +78,7 @@ def attach_web_sessions(results: Sequence[Any], touches: list[pa.Table],
             part = moving.filter(pc.equal(moving.column("owner"), owner))
             part = part.set_column(part.schema.get_field_index("person_id"),
                                    "person_id", part.column("crm_person"))
-            part = part.select([f.name for f in TOUCH_SCHEMA]).cast(TOUCH_SCHEMA)
+            part = part.select(TOUCH_MEMORY_SCHEMA.names).cast(TOUCH_MEMORY_SCHEMA)
             part = part.take(pc.sort_indices(part, [("journey_id", "ascending"),
                                                     ("seq", "ascending")]))
             added.setdefault(owner, []).append(part)
@@ -87,5 +87,6 @@ def attach_web_sessions(results: Sequence[Any], touches: list[pa.Table],
         journeys[k] = j.filter(pc.invert(pc.is_in(j.column("journey_id"),
                                                   value_set=matched)))
     for owner, parts in added.items():
-        touches[owner] = pa.concat_tables([touches[owner].cast(TOUCH_SCHEMA), *parts])
+        touches[owner] = pa.concat_tables([touches[owner].cast(TOUCH_MEMORY_SCHEMA),
+                                            *parts])
     return touches, journeys

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from attribution.store import TOUCH_SCHEMA
+from attribution.store import TOUCH_MEMORY_SCHEMA
 
 _DEDUPE_KEYS = ("journey_id", "person_id", "ts", "channel", "campaign")
 
@@ -73,6 +73,7 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _HASH_ROWS = 1 << 21
+_NULL_HASH = np.uint64(0x5BD1E995)
 
 
 def _string_hashes(values: pa.Array) -> np.ndarray:
@@ -96,7 +97,7 @@ def _string_hashes(values: pa.Array) -> np.ndarray:
             live = lengths > i
             h[live] = (h[live] ^ data[offsets[:-1][live] + i].astype(np.uint64)) \
                 * _FNV_PRIME
-    h[~valid] = np.uint64(0x5BD1E995)  # null: a value of its own
+    h[~valid] = _NULL_HASH  # null: a value of its own
     return h
 
 
@@ -105,11 +106,13 @@ def _column_hashes(col: pa.Array) -> np.ndarray:
     if pa.types.is_timestamp(col.type):
         return pc.fill_null(col.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy(
             zero_copy_only=False).view(np.uint64)
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    encoded = pc.dictionary_encode(col.cast(pa.string()), null_encoding="encode")
-    per_value = _string_hashes(encoded.dictionary)
-    return per_value[encoded.indices.to_numpy(zero_copy_only=False)]
+    encoded = (col if pa.types.is_dictionary(col.type) else
+               pc.dictionary_encode(col.cast(pa.string()), null_encoding="encode"))
+    per_value = np.append(_string_hashes(encoded.dictionary), _NULL_HASH)
+    h = per_value[pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)]
+    if encoded.null_count:  # nulls in the indices (a dictionary array's own nulls)
+        h[~encoded.is_valid().to_numpy(zero_copy_only=False)] = _NULL_HASH
+    return h
 
 
 def _row_hashes(touches: pa.Table) -> np.ndarray:
@@ -175,9 +178,9 @@ def dedupe_touches(tables: list[pa.Table]) -> tuple[pa.Table, list[dict[str, int
         name of ``source_ref``) whose every touch was a repeat.
     """
     sizes = [t.num_rows for t in tables]
-    touches = pa.concat_tables([t if t.schema.equals(TOUCH_SCHEMA) else
-                                t.cast(TOUCH_SCHEMA) for t in tables]) if tables \
-        else TOUCH_SCHEMA.empty_table()
+    touches = pa.concat_tables([t if t.schema.equals(TOUCH_MEMORY_SCHEMA) else
+                                t.cast(TOUCH_MEMORY_SCHEMA) for t in tables]) if tables \
+        else TOUCH_MEMORY_SCHEMA.empty_table()
     lost: list[dict[str, int]] = [{} for _ in tables]
     dup = duplicate_mask(touches)
     if not dup.any():

@@ -58,7 +58,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from attribution.exceptions import SchemaError
-from attribution.store import JOURNEY_SCHEMA, REJECT_SCHEMA, TOUCH_SCHEMA
+from attribution.store import JOURNEY_SCHEMA, REJECT_SCHEMA, TOUCH_MEMORY_SCHEMA
 
 from ._values import read_csv_strings, text
 from .channels import ChannelMapping, assign_channels, load_channel_mapping
@@ -688,7 +688,7 @@ def _sessions(ev: pa.Table, files: list[Path], key_events: set[str],
         "interaction": pc.if_else(s.column("is_lead_max"), "form_fill", "web_visit"),
         "source": pa.array([SOURCE] * n, pa.string()),
         "source_ref": refs,
-    }).cast(TOUCH_SCHEMA)
+    }).cast(TOUCH_MEMORY_SCHEMA)
 
     u = ev.group_by(["user"], use_threads=False).aggregate(
         [("lead_us", "min"), ("key_us", "min"), ("key_rev", "sum"),

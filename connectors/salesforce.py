@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from attribution.exceptions import SchemaError
-from attribution.store import JOURNEY_SCHEMA, TOUCH_SCHEMA
+from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA, TOUCH_SCHEMA
 
 from ._values import (
     CsvTable,
@@ -1065,7 +1065,8 @@ def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Ta
             "content": pa.nulls(n, pa.string()), "interaction": t.column("interaction"),
             "source": pa.array([SOURCE] * n, pa.string()) if n < 64 else
             pa.repeat(pa.scalar(SOURCE), n),
-            "source_ref": t.column("source_ref")}).select(touch_cols).cast(TOUCH_SCHEMA)
+            "source_ref": t.column("source_ref")}).select(touch_cols).cast(
+                TOUCH_MEMORY_SCHEMA)
 
     # (the store writer sorts touches; a sort here would only copy them)
     opp_touches = as_touches(opp_touches)

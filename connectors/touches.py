@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from attribution.exceptions import SchemaError
-from attribution.store import JOURNEY_SCHEMA, TOUCH_SCHEMA
+from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA
 
 from ._stream import (
     Batch,
@@ -85,7 +85,7 @@ class TouchesResult:
     Attributes
     ----------
     touches, journeys, rejects : pyarrow.Table
-        In :data:`attribution.store.TOUCH_SCHEMA`, :data:`JOURNEY_SCHEMA` and
+        In :data:`attribution.store.TOUCH_MEMORY_SCHEMA`, :data:`JOURNEY_SCHEMA` and
         :data:`REJECT_SCHEMA`. Touches are in file order (the store sorts them).
     inputs : list of dict
         One manifest entry per file read (the touch log, then the journeys file):
@@ -362,6 +362,13 @@ def _reasons(n: int, checks: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray,
     return bad, out
 
 
+def _codes(values: pa.Array | None, n: int = 0) -> pa.Array:
+    """A low-cardinality string column, dictionary-encoded (all null when absent)."""
+    if values is None:
+        return pa.nulls(n, TOUCH_MEMORY_SCHEMA.field("channel").type)
+    return pc.dictionary_encode(values)
+
+
 def _refs(name: str, rows: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(name, pc.cast(pa.array(rows), pa.string()), ":")
 
@@ -429,7 +436,8 @@ class _TouchReader:
                 f"{inp.path}: no row has the header's {len(inp.header)} fields (row "
                 f"{inp.invalid[0][0]} has {inp.invalid[0][2]}); is the delimiter "
                 f"{inp.delimiter!r} right?")
-        touches = (pa.concat_tables(parts) if parts else TOUCH_SCHEMA.empty_table())
+        touches = (pa.concat_tables(parts) if parts else
+                   TOUCH_MEMORY_SCHEMA.empty_table())
         entry: dict[str, Any] = {
             "path": str(inp.path), "source": SOURCE, "role": "touches",
             "rows_read": read, "rows_used": used, "rows_looked_up": 0,
@@ -493,13 +501,14 @@ class _TouchReader:
             self.accounts.append(pa.table({"journey_id": jid,
                                            "account_id": _text(col("account_id"), n)}))
         return pa.Table.from_arrays(
-            [jid, ts, pa.array(seq, pa.int64()), _text(col("person_id"), n), channel,
-             grouping.get("campaign", pa.nulls(n, pa.string())),
-             grouping.get("content", pa.nulls(n, pa.string())),
-             grouping.get("interaction", pa.nulls(n, pa.string())),
-             pa.repeat(pa.scalar(SOURCE, pa.string()), n),
+            [jid, ts, pa.array(seq, pa.int64()), _text(col("person_id"), n),
+             _codes(channel), _codes(grouping.get("campaign"), n),
+             _codes(grouping.get("content"), n),
+             _codes(grouping.get("interaction"), n),
+             pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                            pa.array([SOURCE])),
              _refs(inp.name, rows)],
-            schema=TOUCH_SCHEMA)
+            schema=TOUCH_MEMORY_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- journeys

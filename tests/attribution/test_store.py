@@ -111,6 +111,29 @@ def test_bad_stores_name_file_column_and_values(tmp_path, change, match):
     t, j = change(*good())
     with pytest.raises(SchemaError, match=match):
         open_store((t, j)).columnar()
+    # the writer checks the same rules in either layout, writing nothing
+    for partitions in (None, 3):
+        with pytest.raises(SchemaError, match=match):
+            write_store(tmp_path / "out", t, j, partitions=partitions)
+        assert not list(tmp_path.iterdir())
+
+
+def test_partitioned_writer_finds_an_id_repeated_across_parts(tmp_path):
+    t, j = good()
+    twice = pd.concat([j, j.iloc[1:].assign(account_id="elsewhere")])
+    with pytest.raises(SchemaError, match=r"journeys: column journey_id has duplicate "
+                                          r"values: 'a'"):
+        write_store(tmp_path / "out", t, twice, partitions=4)
+    assert not list(tmp_path.iterdir())
+
+
+def test_partitioned_writer_keeps_dictionary_columns_as_strings(tmp_path):
+    t, j = good()
+    t["channel"] = t["channel"].astype("category")  # arrives dictionary-encoded
+    out = write_store(tmp_path / "p", t, j, partitions=2)
+    plain = write_store(tmp_path / "q", *good(), partitions=2)
+    for name in ("touches/part-00000.parquet", "touches/part-00001.parquet"):
+        assert (out / name).read_bytes() == (plain / name).read_bytes()
 
 
 def test_bad_store_on_disk_names_the_file(tmp_path):

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from attribution.exceptions import SchemaError
-from attribution.store import JOURNEY_SCHEMA, TOUCH_SCHEMA, open_store
+from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA, open_store
 from connectors import ingest, read_ga4
 
 from .test_salesforce import FILES, write_org
@@ -87,7 +87,7 @@ def check_counts(inputs: list[dict]) -> None:
 
 def test_sessions_become_touches(tmp_path: Path) -> None:
     result = read_ga4(write_jsonl(tmp_path / "events_20260101.jsonl", ROWS))
-    assert result.touches.schema == TOUCH_SCHEMA
+    assert result.touches.schema == TOUCH_MEMORY_SCHEMA
     rows = [(r["journey_id"], r["channel"], r["campaign"], r["interaction"],
              r["person_id"]) for r in result.touches.to_pylist()]
     assert rows == [

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from attribution.exceptions import SchemaError
-from attribution.store import JOURNEY_SCHEMA, REJECT_SCHEMA, TOUCH_SCHEMA, open_store
+from attribution.store import JOURNEY_SCHEMA, REJECT_SCHEMA, TOUCH_MEMORY_SCHEMA, open_store
 from connectors import ingest, read_salesforce
 from touchline.cli import main
 
@@ -127,7 +127,7 @@ def test_journeys_of_the_org(tmp_path: Path) -> None:
 
 def test_touches_of_the_org(tmp_path: Path) -> None:
     result = read_salesforce(write_org(tmp_path / "sf"))
-    assert result.touches.schema == TOUCH_SCHEMA
+    assert result.touches.schema == TOUCH_MEMORY_SCHEMA
     rows = [(r["journey_id"], r["person_id"], r["channel"], r["campaign"],
              r["interaction"], r["ts"]) for r in result.touches.to_pylist()]
     assert sorted(rows, key=lambda r: (r[0], r[5])) == [
