@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from attribution._columnar import fnv1a64
 from attribution.store import TOUCH_MEMORY_SCHEMA
 
 _DEDUPE_KEYS = ("journey_id", "person_id", "ts", "channel", "campaign")
@@ -69,35 +70,19 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
         np.int64)
 
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _HASH_ROWS = 1 << 21
 _NULL_HASH = np.uint64(0x5BD1E995)
 
 
 def _string_hashes(values: pa.Array) -> np.ndarray:
-    """FNV-1a of each string's UTF-8 bytes (the same value, the same hash, always).
+    """FNV-1a of each string's UTF-8 bytes; null is a value of its own.
 
-    Vectorised over the strings, looping over character positions; it runs on
-    dictionaries (the distinct values of a chunk), so the loop stays short.
+    It runs on dictionaries (the distinct values of a chunk), so it stays cheap.
     """
-    values = values.cast(pa.large_string())
-    n = len(values)
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    buffers = values.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[values.offset:
-                                                        values.offset + n + 1]
-    data = (np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None
-            else np.zeros(0, np.uint8))
-    lengths = np.diff(offsets)
-    h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for i in range(int(lengths.max()) if n else 0):
-            live = lengths > i
-            h[live] = (h[live] ^ data[offsets[:-1][live] + i].astype(np.uint64)) \
-                * _FNV_PRIME
-    h[~valid] = _NULL_HASH  # null: a value of its own
+    h = fnv1a64(values)
+    if values.null_count:
+        h[~values.is_valid().to_numpy(zero_copy_only=False)] = _NULL_HASH
     return h
 
 

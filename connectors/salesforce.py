@@ -442,6 +442,17 @@ def _check_deleted(f: _File, include_deleted: bool) -> None:
 def _release(files: list[_File]) -> None:
     for f in files:
         f.release()
+    _release_memory()
+
+
+def _release_memory() -> None:
+    """Hand freed arrow memory back to the system.
+
+    The allocator keeps freed pages for reuse; after a large join or aggregation
+    that is hundreds of megabytes the next step cannot use, so peak memory would
+    count it twice.
+    """
+    pa.default_memory_pool().release_unused()
 
 
 def _refs(f: _File) -> pa.Array:
@@ -755,7 +766,9 @@ def _roles(files: list[_File], opps: pa.Table) -> pa.Table:
 
 
 def _distinct(table: pa.Table, keys: list[str]) -> pa.Table:
-    return table.group_by(keys, use_threads=False).aggregate([]).select(keys)
+    out = table.group_by(keys, use_threads=False).aggregate([]).select(keys)
+    _release_memory()
+    return out
 
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
@@ -1001,8 +1014,10 @@ def _person_created(contacts: pa.Table, leads: pa.Table) -> pa.Table:
         pa.table({"person": contacts.column("contact_id"),
                   "created": contacts.column("created")}),
         pa.table({"person": person, "created": leads.column("created")})])
-    return both.group_by(["person"], use_threads=False).aggregate(
+    out = both.group_by(["person"], use_threads=False).aggregate(
         [("created", "min")]).rename_columns(["person", "created"])
+    _release_memory()
+    return out
 
 
 def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Table,
@@ -1012,8 +1027,18 @@ def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Ta
     # -- opportunity journeys and their touches
     roles = roles.filter(pc.is_in(roles.column("journey_id"),
                                   value_set=opps.column("journey_id")))
-    opp_touches = members.join(roles, keys="person", right_keys="contact_id",
-                               join_type="inner", use_threads=False)
+    # join on member row numbers, then take the members once (a join would carry
+    # every member column through its hash table)
+    member_rows = pa.table({"person": members.column("person"),
+                            "member_row": pa.array(np.arange(members.num_rows))})
+    pairs = member_rows.join(roles.select(["contact_id", "journey_id"]), keys="person",
+                             right_keys="contact_id", join_type="inner",
+                             use_threads=False)
+    del member_rows
+    opp_touches = members.take(pairs.column("member_row")).append_column(
+        "journey_id", pairs.column("journey_id"))
+    del pairs
+    _release_memory()
     first_created = roles.join(created, keys="contact_id", right_keys="person",
                                join_type="left outer", use_threads=False)
     lead_created = first_created.group_by(["journey_id"], use_threads=False).aggregate(
@@ -1073,6 +1098,7 @@ def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Ta
     alone_touches = as_touches(alone_touches)
     touches = pa.concat_tables([opp_touches, alone_touches])
     del opp_touches, alone_touches
+    _release_memory()
     # -- people: every contact and lead id of every journey
     conv = leads.filter(pc.is_valid(leads.column("converted_contact_id")))
     lead_of_contact = conv.select(["lead_id", "converted_contact_id"])
@@ -1088,12 +1114,11 @@ def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Ta
                                       right_keys="converted_contact_id",
                                       join_type="inner", use_threads=False).select(
         ["lead_id", "journey_id"]).rename_columns(["person_id", "journey_id"])
-    member_ids = alone.select(["person_id", "person"]).rename_columns(
-        ["person_id", "journey_id"])
+    # (a member's own id is its person, or a lead converted into it: both above)
     del alone
     people = _distinct(pa.concat_tables([
         t.cast(pa.schema([("person_id", pa.string()), ("journey_id", pa.string())]))
-        for t in (opp_people, opp_leads, alone_people_t, alone_leads, member_ids)]),
+        for t in (opp_people, opp_leads, alone_people_t, alone_leads)]),
         ["person_id", "journey_id"])
     people = people.take(pc.sort_indices(people, [("person_id", "ascending"),
                                                   ("journey_id", "ascending")]))

@@ -152,3 +152,35 @@ def test_not_a_store(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SchemaError, match="not a touchline store"):
         open_store(tmp_path / "empty").columnar()
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 7])
+def test_partitioned_columnar_equals_the_single_layout(tmp_path, partitions):
+    from dataclasses import fields
+
+    from attribution.synth import synthesize
+
+    touches, journeys = synthesize(300, seed=partitions)
+    single = open_store(write_store(tmp_path / "s", touches, journeys)).columnar()
+    parted = open_store(write_store(tmp_path / "p", touches, journeys,
+                                    partitions=partitions)).columnar()
+    for f in fields(single):
+        if f.name.startswith("_"):
+            continue
+        a, b = getattr(single, f.name), getattr(parted, f.name)
+        if f.name == "journey_ids":
+            assert a.equals(b)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f.name)
+
+
+def test_partitioned_store_with_an_id_in_two_parts_is_refused(tmp_path):
+    t, j = good()
+    out = write_store(tmp_path / "p", t, j, partitions=2)
+    parts = sorted((out / "journeys").iterdir())
+    a, b = (pd.read_parquet(p) for p in parts)
+    moved = pd.concat([b, a.iloc[:1]]) if len(a) else pd.concat([a, b.iloc[:1]])
+    target = parts[1] if len(a) else parts[0]
+    moved.to_parquet(target)
+    with pytest.raises(SchemaError, match="duplicate values"):
+        open_store(out).columnar()
