@@ -527,3 +527,22 @@ def concat_columnar(parts: list[Columnar], *, journeys_name: str = "journeys"
         return whole
     check_unique_ids(ids.take(pa.array(order)), journeys_name)
     return take_journeys(whole, order)
+
+
+def smallest_hashes(journey_ids: pa.Array, k: int, *, ties: bool = False
+                    ) -> np.ndarray:
+    """Rows of the ``k`` journeys whose id hashes lowest (:func:`fnv1a64`), ascending.
+
+    A deterministic sample that does not depend on how the store is split: the
+    lowest ``k`` of the union of several parts are among the lowest ``k`` of each
+    part. Equal hashes are broken by row order (rows are in ``journey_id`` order).
+    With ``ties=True`` every journey hashing as low as the ``k``-th is kept too
+    (a superset to narrow later, once parts are put together).
+    """
+    n = len(journey_ids)
+    if n <= k:
+        return np.arange(n, dtype=np.int64)
+    h = fnv1a64(journey_ids)
+    if ties:
+        return np.flatnonzero(h <= np.partition(h, k - 1)[k - 1])
+    return np.sort(np.lexsort((np.arange(n), h))[:k])

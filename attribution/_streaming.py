@@ -71,7 +71,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory, check_output_dir
-from ._columnar import Columnar, build_columnar
+from ._columnar import (Columnar, build_columnar, concat_columnar, fnv1a64,
+                        take_journeys)
 from .engine import (
     AttributionResult,
     _channel_rows,
@@ -502,12 +503,77 @@ class _Direct:
         return self.model.channel_totals()
 
 
+@dataclass(eq=False)
+class JourneySample:
+    """The journeys of some partitions whose ids hash lowest (a model's fit sample).
+
+    ``+`` keeps the lowest ``k`` hashes of both sides (with ties, which the model's
+    own ``fit`` narrows), so the reduce is associative and its result does not
+    depend on how the store is split (see
+    :func:`attribution._columnar.smallest_hashes`). Pieces stay apart until
+    :attr:`columnar` puts them together, so the reduce never copies the sample.
+    """
+
+    k: int
+    pieces: list[Columnar]
+    hashes: list[np.ndarray]
+    seen: int  # journeys of all the partitions summed
+
+    @classmethod
+    def of(cls, columnar: Columnar, k: int) -> JourneySample:
+        """The lowest-hashing ``k`` journeys of one partition (ties kept)."""
+        return cls(k, [columnar], [fnv1a64(columnar.journey_ids)],
+                   columnar.n_journeys)._keep_lowest()
+
+    def _keep_lowest(self) -> JourneySample:
+        n = sum(len(h) for h in self.hashes)
+        if n <= self.k:
+            return self
+        cut = np.partition(np.concatenate(self.hashes), self.k - 1)[self.k - 1]
+        pieces, hashes = [], []
+        for piece, h in zip(self.pieces, self.hashes, strict=True):
+            keep = h <= cut
+            if keep.all():
+                pieces.append(piece)
+                hashes.append(h)
+            elif keep.any():
+                pieces.append(take_journeys(piece, np.flatnonzero(keep)))
+                hashes.append(h[keep])
+        return JourneySample(self.k, pieces, hashes, self.seen)
+
+    def __add__(self, other: JourneySample) -> JourneySample:
+        last = JourneySample._last_sum
+        if last is not None and last[0] is self and last[1] is other:
+            return last[2]  # the same pair for every (quarter, target): add once
+        JourneySample._last_sum = None
+        out = JourneySample(self.k, self.pieces + other.pieces,
+                            self.hashes + other.hashes,
+                            self.seen + other.seen)._keep_lowest()
+        JourneySample._last_sum = (self, other, out)
+        return out
+
+    _last_sum = None  # (a, b, a + b) of the latest sum
+
+    @property
+    def columnar(self) -> Columnar:
+        """The sample as one Columnar, in journey_id order."""
+        return concat_columnar(list(self.pieces))
+
+
+def _fit_sample(model: Model) -> int | None:
+    k = getattr(model, "fit_sample", None)
+    return int(k) if isinstance(k, (int, np.integer)) and k > 0 else None
+
+
 def model_plan(model: Model) -> str:
-    """How a model runs on partitions: ``journey``, ``partitioned`` or ``whole``.
+    """How a model runs on partitions: ``journey``, ``partitioned``, ``sampled`` or
+    ``whole``.
 
     See the module docstring.
     """
     cls = type(model)
+    if model.per_journey and _fit_sample(model) is not None:
+        return "sampled"
     if all(callable(getattr(model, m, None)) for m in (
             "partition_stats", "fit_partitions", "partition_credit", "channel_totals")):
         return "partitioned"
@@ -613,12 +679,38 @@ def fit_partition(part: Part, spec: RunSpec) -> PartStats:
     columnar = read_partition(part, spec.channels, _FIT_COLUMNS)
     out: PartStats = {}
     models = spec.global_models()
+    samples = {k: JourneySample.of(columnar, k) for k in
+               {_fit_sample(m) for m in spec.models if spec.plans[m.name] == "sampled"}}
     for qi, target, problem in spec.problems(columnar):
         s = SliceStats()
         for model in models:
             s.fit[model.name] = _adapter(model).partition_stats(problem)
+        for model in spec.models:
+            if spec.plans[model.name] == "sampled":
+                s.fit[model.name] = samples[_fit_sample(model)]
         out[(qi, target)] = s
     return out
+
+
+def fit_sampled(model: Model, sample: JourneySample, spec: RunSpec, qi: int,
+                target: str) -> Model:
+    """Fit a ``sampled`` model on its sample, as the in-memory engine would.
+
+    The model's ``fit`` narrows the sample to its lowest ``k`` journeys exactly as
+    it samples a whole store, so both engines fit on the same journeys.
+    """
+    quarter = spec.quarters[qi]
+    problem = build_problem(sample.columnar, target, lookback_days=spec.lookback_days,
+                            quarter=quarter, reporting_tz=spec.reporting_tz,
+                            fiscal_year_start=spec.fiscal_year_start,
+                            exclude_channels=spec.exclude_channels)
+    fitted = model.clone().fit(problem)
+    if sample.seen > sample.k and hasattr(fitted, "_diagnostics"):
+        fitted.sampled_ = {"journeys": min(sample.k, problem.columnar.n_journeys),
+                           "of": sample.seen}
+        fitted._diagnostics["fit_sample"] = dict(fitted.sampled_)
+    release = getattr(fitted, "release_fit_data", None)
+    return release() if callable(release) else fitted
 
 
 def credit_partition(part: Part, spec: RunSpec, fitted: dict[tuple[int, str, str], Any]
@@ -648,8 +740,9 @@ def credit_partition(part: Part, spec: RunSpec, fitted: dict[tuple[int, str, str
         for spec_model in spec.models:
             name = spec_model.name
             plan = spec.plans[name]
-            if plan == "journey":
-                mc = spec_model.clone().fit(problem).credit(problem)
+            if plan in ("journey", "sampled"):
+                mc = (spec_model.clone().fit(problem) if plan == "journey"
+                      else fitted[(qi, target, name)]).credit(problem)
                 columns[name] = mc.touch
                 s.by_channel[name] = np.asarray(mc.by_channel, dtype=np.float64)
                 s.extra[name] = float(mc.unattributed)
@@ -876,7 +969,7 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
         store = open_store(store)
     parts = list_parts(store)
     plans = {m.name: model_plan(m) for m in model_specs}
-    two_pass = any(p == "partitioned" for p in plans.values())
+    two_pass = any(p in ("partitioned", "sampled") for p in plans.values())
     bar = _progress(len(parts) * (2 + two_pass), progress)
     try:
         executor = executor_factory(bar)
@@ -902,10 +995,16 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
         if two_pass:
             bar.set_description("fit")
             stats = executor.map_reduce(fit_partition, parts, combine_stats, spec)
+            JourneySample._last_sum = None
             for (qi, target), s in stats.items():
                 for m in spec.global_models():
                     fitted[(qi, target, m.name)] = _adapter(m).fit_partitions(
                         s.fit[m.name], channels, target)
+                for m in spec.models:
+                    if plans[m.name] == "sampled":
+                        fitted[(qi, target, m.name)] = fit_sampled(
+                            m, s.fit.pop(m.name), spec, qi, target)
+            del stats
         bar.set_description("credit")
         totals_stats: PartStats = {}
         whole_names = [m.name for m in whole_models]
@@ -946,8 +1045,9 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
                         effect_parts.append(whole.effect_rows[key])
                     fitted_models[(name, target, label)] = whole.models[key]
                     continue
-                if plans[name] == "journey":
-                    model = spec_model.clone()
+                if plans[name] in ("journey", "sampled"):
+                    model = fitted[key] if plans[name] == "sampled" else \
+                        spec_model.clone()
                     model.fitted_target_ = target
                     by_channel = s.by_channel.get(name, np.zeros(len(channels)))
                     extra = s.extra.get(name, 0.0)

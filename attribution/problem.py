@@ -27,7 +27,7 @@ falls in it; timeless journeys have no quarter and are left out of quarter runs.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
@@ -37,7 +37,7 @@ from ._columnar import NAT, Columnar
 from .exceptions import TouchlineError
 from .quarters import parse_quarter, quarter_labels
 
-__all__ = ["TARGETS", "Problem", "Target", "build_problem"]
+__all__ = ["TARGETS", "Problem", "Target", "build_problem", "rebuild_problem"]
 
 Target = Literal["pipeline", "revenue", "conversions"]
 TARGETS: tuple[str, ...] = ("pipeline", "revenue", "conversions")
@@ -99,6 +99,8 @@ class Problem:
     total: float
     unattributed: float
     excluded_channels: tuple[str, ...]
+    #: the keyword arguments of :func:`build_problem` (see :func:`rebuild_problem`)
+    options: dict = field(default_factory=dict, repr=False)
 
     @property
     def channels(self) -> np.ndarray:
@@ -304,7 +306,19 @@ def build_problem(
         total=total,
         unattributed=unattributed,
         excluded_channels=excluded,
+        options={"lookback_days": lookback_days, "quarter": quarter,
+                 "reporting_tz": reporting_tz, "fiscal_year_start": fiscal_year_start,
+                 "exclude_channels": excluded},
     )
+
+
+def rebuild_problem(problem: Problem, columnar: Columnar) -> Problem:
+    """The same target, quarter and options as ``problem``, over other journeys.
+
+    Used to fit a model on a sample of a store's journeys (``columnar`` holds them)
+    exactly as it would be fitted on the whole store.
+    """
+    return build_problem(columnar, problem.target, **problem.options)
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -92,9 +92,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import minimize
 
-from .._columnar import NAT
+from .._columnar import NAT, smallest_hashes, take_journeys
 from ..exceptions import NotFittedError, ParameterError, TouchlineWarning
-from ..problem import US_PER_DAY, Problem, Segments
+from ..problem import US_PER_DAY, Problem, Segments, rebuild_problem
 from .base import Model, ModelCredit
 
 __all__ = ["BASELINE", "PHASES", "Incremental", "WeakFitWarning",
@@ -245,6 +245,14 @@ class Incremental(Model):
         Share of journeys held out for the diagnostics (0 disables them).
     seed : int, default=0
         Seed of the held-out split.
+    fit_sample : int, default=1_000_000
+        Fit on at most this many journeys of the store: above it, on the
+        ``fit_sample`` journeys whose ``journey_id`` hashes lowest (FNV-1a), a
+        sample that is the same whatever the engine and however the store is
+        partitioned, so the streaming engine can collect it part by part. Credit
+        is still computed for every journey. A million journeys pin the ~100
+        parameters down far below the bootstrap's noise, and bound the fit's
+        memory (about 1.5 GB) on stores of any size.
 
     Attributes
     ----------
@@ -272,7 +280,8 @@ class Incremental(Model):
                  phase_penalty: float = 1e4, shape_penalty: float = 1e3,
                  split: Literal["shapley", "removal"] = "shapley",
                  baseline: bool = False, deal_size: bool = True, min_deals: int = 200,
-                 holdout: float = 0.2, seed: int = 0) -> None:
+                 holdout: float = 0.2, seed: int = 0,
+                 fit_sample: int = 1_000_000) -> None:
         self.max_repeats = max_repeats
         self.penalty = penalty
         self.phase_penalty = phase_penalty
@@ -283,6 +292,7 @@ class Incremental(Model):
         self.min_deals = min_deals
         self.holdout = holdout
         self.seed = seed
+        self.fit_sample = fit_sample
         self._check_params()
 
     def _check_params(self) -> None:
@@ -312,6 +322,7 @@ class Incremental(Model):
         whole("max_repeats", 0, 50)
         whole("min_deals", 1, None)
         whole("seed", 0, None)
+        whole("fit_sample", 1, None)
 
     # ------------------------------------------------------------------ features
     def _touches(self, problem: Problem, seg: Segments, end: np.ndarray,
@@ -392,10 +403,25 @@ class Incremental(Model):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, problem: Problem) -> Incremental:
-        """Fit the conversion (and deal-size) model on ``problem``'s journeys."""
+        """Fit the conversion (and deal-size) model on ``problem``'s journeys.
+
+        On a store of more than ``fit_sample`` journeys, on those of the sample
+        (see the class docstring).
+        """
         super().fit(problem)
         self._check_params()
+        self._fit_problem: Problem | None = None
+        self._sample_map: np.ndarray | None = None
+        self.sampled_ = None
         c = problem.columnar
+        if c.n_journeys > self.fit_sample:
+            rows = smallest_hashes(c.journey_ids, int(self.fit_sample))
+            sample = rebuild_problem(problem, take_journeys(c, rows))
+            # where the sample's journey rows are among `problem`'s (for resamples)
+            self._sample_map = np.searchsorted(problem.journey, rows[sample.journey])
+            self._fit_problem = problem = sample
+            self.sampled_ = {"journeys": int(len(rows)), "of": int(c.n_journeys)}
+            c = problem.columnar
         seg = problem.paths
         present = np.flatnonzero(problem.channels_present)
         self.channels_ = np.asarray(problem.channels, dtype=object)[present].astype(str)
@@ -431,6 +457,25 @@ class Incremental(Model):
         self._deal = self._fit_deal(problem, w)
         self._parts_cache: tuple[Problem, _ConvParts] | None = None
         self._diagnostics = self._diagnose(problem)
+        if self.sampled_ is not None:
+            self._diagnostics["fit_sample"] = dict(self.sampled_)
+        return self
+
+    def release_fit_data(self) -> Incremental:
+        """Drop the fit's design matrices and sample, keeping what credit needs.
+
+        The streaming engine calls this before shipping the fitted model to the
+        partitions; :meth:`resample_credit` is not available afterwards.
+        """
+        for stage in getattr(self, "_stages", []):
+            d = stage.design
+            d.a = sp.csr_matrix((0, d.n_columns))
+            d.y = d.weight = np.zeros(0)
+            d.rows = np.zeros(0, np.int64)
+            d._row_cache.clear()
+        self._fit_problem = self._sample_map = None
+        self._parts_cache = None
+        self._released = True
         return self
 
     def _fit_deal(self, problem: Problem, weight: np.ndarray) -> np.ndarray | None:
@@ -534,12 +579,16 @@ class Incremental(Model):
         extra : dict
             ``{"(baseline)": credit}`` when ``baseline=True``.
         """
-        if not hasattr(self, "_stages"):
+        if not hasattr(self, "_stages") or getattr(self, "_released", False):
             raise NotFittedError("Incremental: call fit() before resample_credit()")
         weight = np.asarray(weight, dtype=np.float64)
-        params = [s.design.optimise(s.params, weight[s.design.rows], warm=True,
+        fit_problem, fit_weight = problem, weight
+        if self._sample_map is not None:  # fitted on a sample: refit on its weights
+            fit_problem, fit_weight = self._fit_problem, weight[self._sample_map]
+        params = [s.design.optimise(s.params, fit_weight[s.design.rows], warm=True,
                                     fixed=s.hessian)[0] for s in self._stages]
-        gamma = self._fit_deal(problem, weight) if self._deal is not None else None
+        gamma = (self._fit_deal(fit_problem, fit_weight) if self._deal is not None
+                 else None)
         parts = self._conv_parts(problem)
         shares = self._shares(problem, params, gamma)
         value = problem.amount * weight

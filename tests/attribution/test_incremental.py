@@ -183,6 +183,30 @@ def test_baseline_row_reconciles():
     assert r.credit.incremental.sum() == pytest.approx(total - base, rel=1e-9)
 
 
+# ------------------------------------------------------------------ fit sample
+def test_fit_sample_bounds_the_fit_and_still_credits_every_journey():
+    frames = noisy_or_store(8_000, seed=4)
+    problem = build_problem(open_store(frames).columnar(), "revenue")
+    full = Incremental().fit(problem)
+    sampled = Incremental(fit_sample=4_000).fit(problem)
+    assert full.sampled_ is None
+    assert sampled.sampled_ == {"journeys": 4_000, "of": 8_000}
+    assert sampled.diagnostics()["fit_sample"] == sampled.sampled_
+    mc = sampled.credit(problem)
+    per_journey = np.bincount(problem.conv.row, weights=mc.touch)
+    assert per_journey == pytest.approx(problem.conv_value, rel=1e-9)
+    # half the journeys estimate the same effects, give or take sampling noise
+    a = full.effects_.set_index(["stage", "channel", "phase"]).effect
+    b = sampled.effects_.set_index(["stage", "channel", "phase"]).effect
+    assert (a - b).abs().max() < 0.05
+    # bootstrap refits map the resampled weights onto the sample
+    r = attribute(frames, Incremental(fit_sample=4_000), targets="revenue",
+                  intervals=10, seed=1)
+    cc = r.channel_credit
+    assert (cc.credit_lo <= cc.credit_hi).all()
+    assert cc.credit.sum() == pytest.approx(problem.total, rel=1e-9)
+
+
 # ------------------------------------------------------------------ diagnostics
 def test_diagnostics_in_run_json(tmp_path):
     frames = noisy_or_store(20_000, seed=3)
@@ -245,7 +269,7 @@ def test_timeless_paths():
 
 @pytest.mark.parametrize("params", [
     {"penalty": 0}, {"phase_penalty": -1}, {"max_repeats": 1.5}, {"holdout": 1.0},
-    {"split": "banzhaf"}, {"min_deals": 0}, {"seed": -1}])
+    {"split": "banzhaf"}, {"min_deals": 0}, {"seed": -1}, {"fit_sample": 0}])
 def test_bad_parameters(params):
     with pytest.raises(ParameterError, match="Incremental: parameter"):
         Incremental(**params)

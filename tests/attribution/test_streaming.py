@@ -252,6 +252,42 @@ def test_models_are_planned_by_what_they_support():
     assert streaming.model_plan(_TouchShare()) == "whole"
     assert streaming.model_plan(_TouchSharePartitioned()) == "partitioned"
     assert isinstance(_TouchSharePartitioned(), streaming.PartitionedModel)
+    assert streaming.model_plan(get_model("incremental")()) == "sampled"
+
+
+def test_incremental_fits_the_same_sample_on_both_engines(stores):
+    single, parted = stores
+    model = get_model("incremental")(fit_sample=600, baseline=True)
+    kw = dict(targets=["pipeline", "revenue"])
+    memory = attribute(single, model, **kw)
+    streamed = attribute(parted, model, **kw)
+    assert streamed.run["whole_store_models"] == []
+    assert_same(memory, streamed)
+    assert "(baseline)" in set(streamed.channel_credit["channel"])
+    for run in (memory.run, streamed.run):
+        assert [d["fit_sample"] for d in run["diagnostics"]] == [
+            {"journeys": 600, "of": 1500}] * 2
+
+
+def test_journey_samples_add_up_in_any_order(stores):
+    from attribution._columnar import smallest_hashes
+
+    single, parted = stores
+    whole = open_store(single).columnar()
+    parts = [streaming.read_partition(p, whole.channels)
+             for p in streaming.list_parts(parted)]
+    samples = [streaming.JourneySample.of(c, 250) for c in parts]
+    forward = samples[0]
+    for s in samples[1:]:
+        forward = forward + s
+    backward = samples[-1]
+    for s in reversed(samples[:-1]):
+        backward = s + backward
+    expect = whole.journey_ids.take(smallest_hashes(whole.journey_ids, 250))
+    for total in (forward, backward):
+        got = total.columnar.journey_ids
+        assert got.take(smallest_hashes(got, 250)).equals(expect)
+        assert total.seen == whole.n_journeys
 
 
 @pytest.mark.parametrize("cls", [_TouchShare, _TouchSharePartitioned],
