@@ -56,7 +56,6 @@ import functools
 import hashlib
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -78,16 +77,17 @@ from .engine import (
     _channel_rows,
     _credit_rows,
     _effect_rows,
+    _leave_out_timed,
     _progress,
-    _resolve_models,
+    _resolve_run,
     _to_arrow,
     _version,
     _write,
 )
-from .exceptions import SchemaError, TouchlineError, TouchlineWarning
+from .exceptions import SchemaError, TouchlineError
 from .models.base import Model
 from .models.markov import Markov, MarkovCounts, _aggregate
-from .problem import TARGETS, Problem, build_problem
+from .problem import Problem, build_problem
 from .quarters import parse_quarter
 from .store import JOURNEY_SCHEMA, Store, open_store
 
@@ -915,26 +915,6 @@ class _Summary:
     quarter: str
 
 
-def _normalise(models: Any, targets: str | Sequence[str],
-               quarters: str | Sequence[str] | None
-               ) -> tuple[list[Model], set[str], list[str], list[str | None]]:
-    model_specs, implicit = _resolve_models(models)
-    targets = [targets] if isinstance(targets, str) else list(targets)
-    for t in targets:
-        if t not in TARGETS:
-            raise TouchlineError(f"target: {t!r} is not a credit target; choose from "
-                                 f"{', '.join(TARGETS)}")
-    if len(set(targets)) != len(targets):
-        raise TouchlineError("target: a target is given twice")
-    quarter_list: list[str | None] = (
-        [None] if quarters is None else [quarters] if isinstance(quarters, str)
-        else list(quarters) or [None])
-    for q in quarter_list:
-        if q is not None:
-            parse_quarter(q)
-    return model_specs, set(implicit), targets, quarter_list
-
-
 def _input_hashes(store: Any, parts: Sequence[Part]) -> dict[str, str]:
     if isinstance(store, Store):
         return store.input_hashes()
@@ -962,8 +942,8 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
          fiscal_year_start: int, exclude_channels: Iterable[str], progress: bool,
          warn_level: int = 4
          ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict, list[dict]]:
-    model_specs, implicit, targets, quarter_list = _normalise(models, targets,
-                                                              quarters)
+    model_specs, implicit, targets, quarter_list = _resolve_run(models, targets,
+                                                                quarters)
     if isinstance(store, tuple) or (isinstance(store, (str, os.PathLike))
                                     and not _is_url(str(store))):
         store = open_store(store)
@@ -975,15 +955,8 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
         executor = executor_factory(bar)
         bar.set_description("channels")
         channels, timeless = executor.map_reduce(part_channels, parts, union_channels)
-        skipped = [m.name for m in model_specs
-                   if timeless and m.needs_time and m.name in implicit]
-        if skipped:
-            # `all` on aggregated paths leaves out the models that need timestamps,
-            # as the in-memory engine does
-            warnings.warn(f"{', '.join(skipped)} left out of 'all': the store holds "
-                          "timeless aggregated paths", TouchlineWarning,
-                          stacklevel=warn_level)
-            model_specs = [m for m in model_specs if m.name not in skipped]
+        model_specs = _leave_out_timed(model_specs, implicit, timeless,
+                                       stacklevel=warn_level)
         spec = RunSpec(models=model_specs, plans=plans, targets=targets,
                        quarters=quarter_list, channels=channels,
                        lookback_days=lookback_days, reporting_tz=reporting_tz,

@@ -35,6 +35,7 @@ from .intervals import channel_intervals, check_interval_args
 from .models.base import Model, make_model, registered_models
 from .models.markov import Markov
 from .problem import TARGETS, Problem, build_problem
+from .quarters import parse_quarter
 from .store import Store, open_store
 
 __all__ = ["UNATTRIBUTED", "AttributionResult", "attribute"]
@@ -132,6 +133,43 @@ def _write(table: pa.Table, path: Path) -> None:
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _resolve_run(models: Any, targets: str | Sequence[str],
+                 quarters: str | Sequence[str] | None
+                 ) -> tuple[list[Model], set[str], list[str], list[str | None]]:
+    """Check a run's models, targets and quarters; both engines start here.
+
+    Returns the model objects, the names that came in through ``"all"``, the
+    target list and the quarter list (``[None]`` for the whole store).
+    """
+    model_specs, implicit = _resolve_models(models)
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    for t in targets:
+        if t not in TARGETS:
+            raise TouchlineError(f"target: {t!r} is not a credit target; choose from "
+                                 f"{', '.join(TARGETS)}")
+    if len(set(targets)) != len(targets):
+        raise TouchlineError("target: a target is given twice")
+    quarter_list: list[str | None] = (
+        [None] if quarters is None else [quarters] if isinstance(quarters, str)
+        else list(quarters) or [None])
+    for q in quarter_list:
+        if q is not None:
+            parse_quarter(q)
+    return model_specs, set(implicit), targets, quarter_list
+
+
+def _leave_out_timed(model_specs: list[Model], implicit: set[str], timeless: bool,
+                     stacklevel: int) -> list[Model]:
+    """``all`` on timeless aggregated paths leaves out the models that need time."""
+    skipped = [m.name for m in model_specs
+               if timeless and m.needs_time and m.name in implicit]
+    if skipped:
+        warnings.warn(f"{', '.join(skipped)} left out of 'all': the store holds "
+                      "timeless aggregated paths", TouchlineWarning,
+                      stacklevel=stacklevel + 1)
+    return [m for m in model_specs if m.name not in skipped]
 
 
 def _resolve_models(
@@ -251,25 +289,10 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
             fiscal_year_start=fiscal_year_start, exclude_channels=exclude_channels,
             progress=progress)
     store = open_store(store)
-    model_specs, implicit = _resolve_models(models)
-    targets = [targets] if isinstance(targets, str) else list(targets)
-    for t in targets:
-        if t not in TARGETS:
-            raise TouchlineError(f"target: {t!r} is not a credit target; choose from "
-                                 f"{', '.join(TARGETS)}")
-    if len(set(targets)) != len(targets):
-        raise TouchlineError("target: a target is given twice")
-    quarter_list: list[str | None] = (
-        [None] if quarters is None else [quarters] if isinstance(quarters, str)
-        else list(quarters) or [None])
+    model_specs, implicit, targets, quarter_list = _resolve_run(models, targets, quarters)
     columnar = store.columnar()
-    if implicit and columnar.timeless.any():
-        # `all` on aggregated paths: leave out the models that need timestamps
-        skipped = [m.name for m in model_specs if m.needs_time and m.name in implicit]
-        if skipped:
-            warnings.warn(f"{', '.join(skipped)} left out of 'all': the store holds "
-                          "timeless aggregated paths", TouchlineWarning, stacklevel=2)
-            model_specs = [m for m in model_specs if m.name not in skipped]
+    model_specs = _leave_out_timed(model_specs, implicit, bool(columnar.timeless.any()),
+                                   stacklevel=3)
     excluded = tuple(exclude_channels)
     steps = len(quarter_list) * len(targets) * len(model_specs)
     bar = _progress(steps, progress)

@@ -312,7 +312,8 @@ def _learns(model: Model) -> bool:
 def _is_plain_markov(model: Model) -> bool:
     cls = type(model)
     return isinstance(model, Markov) and cls.fit is Markov.fit and \
-        cls.count is Markov.count and cls.fit_counts is Markov.fit_counts and \
+        cls.count is Markov.count and cls.transitions is Markov.transitions and \
+        cls.fit_counts is Markov.fit_counts and \
         cls._credit is Markov._credit
 
 
@@ -323,44 +324,14 @@ def _markov_parts(model: Markov, problem: Problem) -> dict[str, Any]:
     matrix, and each journey's end state, so that any re-weighting of the journeys
     gives its counts with one sparse product.
     """
-    seg = problem.paths
-    base = problem.n_channels + 1
-    lengths = seg.lengths
-    rows = np.flatnonzero(lengths > 0)
-    starts = seg.offsets[:-1][rows]
-    ch = problem.columnar.channel[seg.touch]
-    if model.collapse_repeats and len(ch):
-        keep = np.ones(len(ch), bool)
-        np.not_equal(ch[1:], ch[:-1], out=keep[1:])
-        keep[starts] = True
-        kept_len = np.add.reduceat(keep.astype(np.int64), starts) if len(starts) \
-            else np.zeros(0, np.int64)
-        ch = ch[keep]
-    else:
-        kept_len = lengths[rows]
-    code = ch.astype(np.int64) + 1
-    offsets = np.concatenate([[0], np.cumsum(kept_len)]).astype(np.int64)
-    first, last = offsets[:-1], offsets[1:] - 1
-    if model.order > 1:
-        pos = np.arange(len(code)) - np.repeat(first, kept_len)
-        single = code.copy()
-        for m in range(1, model.order):
-            prev = np.zeros(len(code), np.int64)
-            prev[m:] = single[:-m]
-            prev[pos < m] = 0
-            code += prev * base ** m
-    inner = np.ones(len(code), bool)
-    inner[last] = False
-    row_of = np.repeat(np.arange(len(rows)), kept_len)
-    src = np.concatenate([np.zeros(len(rows), np.int64), code[inner]])
-    dst = np.concatenate([code[first], code[1:][inner[:-1]] if len(code) else code])
-    trow = np.concatenate([np.arange(len(rows)), row_of[inner]])
-    keys, pair = np.unique(np.stack([src, dst]), axis=1, return_inverse=True)
+    t = model.transitions(problem)
+    rows = t.rows
+    keys, pair = np.unique(np.stack([t.src, t.dst]), axis=1, return_inverse=True)
     pair = pair.ravel()
-    pairs = sp.csr_matrix((np.ones(len(pair)), (trow, pair)),
+    pairs = sp.csr_matrix((np.ones(len(pair)), (t.path, pair)),
                           shape=(len(rows), keys.shape[1]))
     pairs.sum_duplicates()
-    end_codes, end_idx = np.unique(code[last], return_inverse=True)
+    end_codes, end_idx = np.unique(t.end, return_inverse=True)
     ends = sp.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), end_idx.ravel())),
                          shape=(len(rows), len(end_codes)))
     return {"rows": rows, "src": keys[0], "dst": keys[1], "pairs": pairs,

@@ -37,6 +37,22 @@ START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 
 @dataclass(eq=False)
+class Transitions:
+    """The transitions of a problem's paths: path ``k`` is journey row ``rows[k]``.
+
+    ``src``/``dst`` hold one entry per transition (the start transition of every
+    path first, then the inner ones), ``path`` the path each belongs to, and
+    ``end`` each path's last state (where it absorbs into conversion or null).
+    """
+
+    rows: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    path: np.ndarray
+    end: np.ndarray
+
+
+@dataclass(eq=False)
 class MarkovCounts:
     """Associative statistics of a chain: transition counts keyed by state code.
 
@@ -123,11 +139,11 @@ class Markov(Model):
             )
 
     # ---------------------------------------------------------------- statistics
-    def count(self, problem: Problem) -> MarkovCounts:
-        """Transition counts of ``problem``'s paths (the associative map step).
+    def transitions(self, problem: Problem) -> Transitions:
+        """Every transition of ``problem``'s paths, in this chain's state encoding.
 
-        Counts come back aggregated (one entry per distinct transition), so the
-        statistics of a partition are small whatever its number of touches.
+        A state is the last ``order`` channels (code ``channel + 1``, 0 = start),
+        repeats collapsed when ``collapse_repeats``. See :class:`Transitions`.
         """
         seg = problem.paths
         base = problem.n_channels + 1
@@ -145,7 +161,7 @@ class Markov(Model):
             np.not_equal(ch[1:], ch[:-1], out=keep[1:])
             keep[starts] = True
             kept_len = (
-                np.add.reduceat(keep.astype(np.int32), starts)
+                np.add.reduceat(keep.astype(np.int64), starts)
                 if len(starts)
                 else np.zeros(0, np.int64)
             )
@@ -163,23 +179,34 @@ class Markov(Model):
                 prev[m:] = single[:-m]
                 prev[pos < m] = 0
                 code += prev * base**m
-        w = problem.weight[rows].astype(np.float64)
         inner = np.ones(len(code), bool)
         inner[last] = False
-        src = code[inner]
-        dst = code[1:][inner[:-1]] if len(code) else code
+        n = len(rows)
+        return Transitions(
+            rows=rows,
+            src=np.concatenate([np.zeros(n, np.int64), code[inner]]),
+            dst=np.concatenate([code[first], code[1:][inner[:-1]] if len(code)
+                                else code]),
+            path=np.concatenate([np.arange(n), np.repeat(np.arange(n), kept_len - 1)]),
+            end=code[last],
+        )
+
+    def count(self, problem: Problem) -> MarkovCounts:
+        """Transition counts of ``problem``'s paths (the associative map step).
+
+        Counts come back aggregated (one entry per distinct transition), so the
+        statistics of a partition are small whatever its number of touches.
+        """
+        t = self.transitions(problem)
+        w = problem.weight[t.rows].astype(np.float64)
         uniform = bool((w == 1).all())
-        cnt = None if uniform else np.repeat(w, kept_len - 1)
-        src = np.concatenate([np.zeros(len(rows), np.int64), src])
-        dst = np.concatenate([code[first], dst])
-        cnt = None if uniform else np.concatenate([w, cnt])
-        pairs, pair_counts = _aggregate((src, dst), cnt)
-        conv = problem.converting[rows]
+        pairs, pair_counts = _aggregate((t.src, t.dst), None if uniform else w[t.path])
+        conv = problem.converting[t.rows]
         ends, end_sums = _aggregate(
-            (code[last],),
+            (t.end,),
             None,
             np.where(conv, w, 0.0),
-            np.where(conv, problem.amount[rows] * w, 0.0),
+            np.where(conv, problem.amount[t.rows] * w, 0.0),
             np.where(conv, 0.0, w),
         )
         return MarkovCounts(
