@@ -156,9 +156,10 @@ def test_credit_draws_are_what_the_intervals_are_percentiles_of(store):
     np.testing.assert_allclose(hi, cc.credit_hi, rtol=1e-12, atol=1e-9)
     # each resample's credit of a model sums to that resample's total, and the
     # resamples differ from one another
-    sums = d.groupby(["model", "target", "draw"])["credit"].sum().unstack("model")
+    sums = d.pivot_table(index=["target", "draw"], columns="model", values="credit",
+                         aggfunc="sum")
     np.testing.assert_allclose(sums["linear"], sums["markov"], rtol=1e-9)
-    assert sums["linear"].nunique() > 1
+    assert sums["linear"].max() > sums["linear"].min()
 
 
 def test_credit_draws_deterministic_and_written(store, tmp_path):

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import reports
 from attribution import UNATTRIBUTED, attribute, open_store, write_store
@@ -22,6 +23,7 @@ from reports.roas import ROAS_COLUMNS
 from touchline.cli import main
 
 from .conftest import MODELS, XSS
+from .test_reconcile import stores_with_spend
 
 QUARTERS = ["2026Q2", "2026Q3"]
 RUN_MODELS = ["linear", "markov", "first_touch"]
@@ -284,3 +286,26 @@ def test_no_warning_for_runs_without_intervals(hand_result, hand_store):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         reports.build(hand_result, hand_store, quarter="2026Q3")
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(stores_with_spend())
+def test_intervals_change_no_point_estimate(data):
+    touches, journeys, spend = data
+    store = open_store((touches, journeys))
+    models = ["linear", "markov", "first_touch", "shapley"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TouchlineWarning)
+        runs = [attribute(store, models, ["pipeline", "revenue"], quarters=QUARTERS,
+                          **kw) for kw in ({"intervals": 10}, {})]
+    with_iv, plain = (reports.build(r, store, quarter="2026Q3", compare="2026Q2",
+                                    spend=spend) for r in runs)
+    for name, df in plain.tables.items():
+        got = with_iv.tables[name]
+        pd.testing.assert_frame_equal(got[list(df.columns)], df, obj=name)
+        for lo_col in (c for c in got.columns if c.endswith("_lo")):
+            lo, hi = got[lo_col], got[lo_col[:-3] + "_hi"]
+            assert (lo.isna() == hi.isna()).all(), lo_col
+            assert ((lo <= hi + 1e-9) | lo.isna()).all(), lo_col
+    assert with_iv.render_html().count("<script") == 1
