@@ -147,9 +147,9 @@ def percentile_bounds(samples: np.ndarray, level: float, *, axis: int = 0
 
     Examples
     --------
-    >>> lo, hi = percentile_bounds(np.arange(101.0), 0.9)
+    >>> lo, hi = percentile_bounds(np.arange(101.0), 0.5)
     >>> float(lo), float(hi)
-    (5.0, 95.0)
+    (25.0, 75.0)
     """
     q = ((1 - level) / 2, (1 + level) / 2)
     lo, hi = np.quantile(samples, q, axis=axis)
