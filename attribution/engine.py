@@ -9,7 +9,11 @@ fresh copy of every model on exactly that set, and collects
 * ``channel_credit`` — ``channel``, ``model``, ``target``, ``quarter``, ``credit``,
   ``share``, with an ``(unattributed)`` row per model;
 * ``removal_effects`` — ``channel``, ``target``, ``quarter``, ``removal_effect`` for
-  Markov models.
+  Markov models;
+* ``credit_draws`` — with ``intervals``: ``model``, ``target``, ``quarter``,
+  ``channel``, ``draw``, ``credit``, every bootstrap resample's channel credit (the
+  rows of ``channel_credit``, ``n`` draws each); ``credit_lo`` and ``credit_hi`` are
+  its percentiles.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import pyarrow.parquet as pq
 from ._atomic import atomic_directory
 from ._columnar import NAT
 from .exceptions import TouchlineError, TouchlineWarning
-from .intervals import channel_intervals, check_interval_args
+from .intervals import channel_draws, check_interval_args, percentile_bounds
 from .models.base import Model, make_model, registered_models
 from .models.markov import Markov
 from .problem import TARGETS, Problem, build_problem
@@ -43,6 +47,18 @@ __all__ = ["UNATTRIBUTED", "AttributionResult", "attribute"]
 UNATTRIBUTED = "(unattributed)"
 _CREDIT_KEYS = ["journey_id", "touch_index", "ts", "channel", "campaign", "content",
                 "interaction", "target", "quarter", "weight"]
+#: Columns of ``AttributionResult.credit_draws`` and ``credit_draws.parquet``.
+DRAW_COLUMNS = ["model", "target", "quarter", "channel", "draw", "credit"]
+
+
+def empty_draws() -> pd.DataFrame:
+    """Return an empty ``credit_draws`` table (a run without intervals)."""
+    return pd.DataFrame({"model": pd.Series(dtype=object),
+                         "target": pd.Series(dtype=object),
+                         "quarter": pd.Series(dtype=object),
+                         "channel": pd.Series(dtype=object),
+                         "draw": pd.Series(dtype=np.int64),
+                         "credit": pd.Series(dtype=np.float64)})
 
 
 @dataclass(eq=False)
@@ -61,6 +77,13 @@ class AttributionResult:
         The fitted model objects by (model name, target, quarter).
     run : dict
         What was run, as written to ``run.json``.
+    totals : pandas.DataFrame
+        Per target and quarter: ``total``, ``unattributed``, ``journeys``,
+        ``converting``.
+    credit_draws : pandas.DataFrame
+        Runs with ``intervals``: ``model``, ``target``, ``quarter``, ``channel``,
+        ``draw`` (0 … n − 1), ``credit`` — each bootstrap resample's channel credit,
+        for every row of ``channel_credit``; empty otherwise.
     """
 
     credit_table: pa.Table
@@ -69,6 +92,7 @@ class AttributionResult:
     models: dict[tuple[str, str, str], Model]
     run: dict[str, Any]
     totals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    credit_draws: pd.DataFrame = field(default_factory=empty_draws)
 
     @property
     def credit(self) -> pd.DataFrame:
@@ -105,11 +129,16 @@ class AttributionResult:
     def to_dir(self, out: str | os.PathLike) -> Path:
         """Write ``credit.parquet``, ``channel_credit.parquet``,
         ``removal_effects.parquet`` and ``run.json`` atomically into ``out``.
+
+        A run with intervals also writes ``credit_draws.parquet``.
         """
         with atomic_directory(out) as tmp:
             _write(self.credit_table, tmp / "credit.parquet")
             _write(_to_arrow(self.channel_credit), tmp / "channel_credit.parquet")
             _write(_to_arrow(self.removal_effects), tmp / "removal_effects.parquet")
+            if "intervals" in self.run:
+                _write(_to_arrow(self.credit_draws[DRAW_COLUMNS]),
+                       tmp / "credit_draws.parquet")
             (tmp / "run.json").write_text(json.dumps(self.run, indent=2, sort_keys=True)
                                           + "\n")
         return Path(out)
@@ -244,8 +273,9 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         The Dask client for ``engine="dask"`` (a local cluster when omitted).
     intervals : int, default=0
         Bootstrap resamples for confidence intervals: adds ``credit_lo`` and
-        ``credit_hi`` to ``channel_credit`` (see :mod:`attribution.intervals`;
-        runs in memory). 0 for none.
+        ``credit_hi`` to ``channel_credit`` and keeps every resample's channel
+        credit in ``credit_draws`` (see :mod:`attribution.intervals`; runs in
+        memory). 0 for none.
     interval_level : float, default=0.95
         Coverage of the intervals.
     seed : int, default=0
@@ -297,6 +327,7 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
     steps = len(quarter_list) * len(targets) * len(model_specs)
     bar = _progress(steps, progress)
     credit_parts, channel_parts, effect_parts, totals = [], [], [], []
+    draw_parts: list[pd.DataFrame] = []
     diagnostics: list[dict[str, Any]] = []
     fitted: dict[tuple[str, str, str], Model] = {}
     try:
@@ -332,12 +363,11 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
                     bar.update(1)
                 if intervals:
                     bar.set_description(f"{target} {problem.quarter} intervals")
-                    bounds = channel_intervals(problem, credits, n=intervals,
-                                               level=interval_level, seed=seed)
-                    for rows, b in zip(channel_parts[-len(credits):], bounds,
-                                       strict=True):
-                        rows["credit_lo"] = [b[c][0] for c in rows["channel"]]
-                        rows["credit_hi"] = [b[c][1] for c in rows["channel"]]
+                    draws = channel_draws(problem, credits, n=intervals, seed=seed)
+                    for rows, (names, samples) in zip(channel_parts[-len(credits):],
+                                                      draws, strict=True):
+                        draw_parts.append(_add_bounds(rows, names, samples,
+                                                      interval_level))
                 credit_parts.append(_credit_rows(problem, columns))
                 totals.append({"target": target, "quarter": problem.quarter,
                                "total": problem.total,
@@ -350,6 +380,8 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
     credit_table = (pa.concat_tables(credit_parts, promote_options="permissive")
                     if credit_parts else pa.table({}))
     channel_credit = pd.concat(channel_parts, ignore_index=True)
+    credit_draws = (pd.concat(draw_parts, ignore_index=True) if draw_parts
+                    else empty_draws())
     removal_effects = (pd.concat(effect_parts, ignore_index=True) if effect_parts else
                        pd.DataFrame({"channel": pd.Series(dtype=object),
                                      "target": pd.Series(dtype=object),
@@ -376,7 +408,28 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         run["diagnostics"] = diagnostics
     return AttributionResult(credit_table=credit_table, channel_credit=channel_credit,
                              removal_effects=removal_effects, models=fitted, run=run,
-                             totals=pd.DataFrame(totals))
+                             totals=pd.DataFrame(totals), credit_draws=credit_draws)
+
+
+def _add_bounds(rows: pd.DataFrame, names: list[str], samples: np.ndarray,
+                level: float) -> pd.DataFrame:
+    """Add ``credit_lo``/``credit_hi`` to one model's channel rows, in place.
+
+    Returns the rows' draws, long: one row per channel row and resample.
+    """
+    where = {name: i for i, name in enumerate(names)}  # a repeated name: the last
+    col = np.array([where[c] for c in rows["channel"]], dtype=np.int64)
+    picked = samples[:, col]  # (draws × channel rows)
+    lo, hi = percentile_bounds(picked, level)
+    rows["credit_lo"] = lo
+    rows["credit_hi"] = hi
+    n, k = picked.shape
+    first = rows.iloc[0]  # every model has an (unattributed) row
+    return pd.DataFrame({
+        "model": first["model"], "target": first["target"], "quarter": first["quarter"],
+        "channel": np.repeat(rows["channel"].to_numpy(dtype=object), n),
+        "draw": np.tile(np.arange(n, dtype=np.int64), k),
+        "credit": picked.T.ravel()})[DRAW_COLUMNS]
 
 
 def _progress(total: int, enabled: bool) -> Any:

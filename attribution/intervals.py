@@ -3,7 +3,10 @@
 :func:`channel_intervals` resamples the journeys of one target and quarter ``n``
 times and returns, per model, the ``(1 − level)/2`` and ``(1 + level)/2`` percentiles
 of each channel's credit (``(unattributed)`` and pseudo-channel rows such as
-``(baseline)`` included) over the resamples.
+``(baseline)`` included) over the resamples. :func:`channel_draws` returns the
+resampled credit itself; the engine keeps it as ``AttributionResult.credit_draws``
+(``credit_draws.parquet``) so that reports derive intervals of ratios such as ROAS
+from the same resamples, jointly, instead of dividing the credit's bounds.
 
 Resampling. A resample draws as many journeys as the problem holds copies
 (``Σ weight``), with replacement, each copy equally likely: the new weight of every
@@ -49,8 +52,8 @@ from .models.base import Model, ModelCredit
 from .models.markov import Markov, MarkovCounts
 from .problem import Problem, Segments, _ranges
 
-__all__ = ["channel_intervals", "check_interval_args", "resample_weights",
-           "subset_problem"]
+__all__ = ["channel_draws", "channel_intervals", "check_interval_args",
+           "percentile_bounds", "resample_weights", "subset_problem"]
 
 UNATTRIBUTED = "(unattributed)"
 _CHUNK = 25  # resamples per sparse product / per worker task
@@ -121,6 +124,74 @@ def resample_weights(weight: np.ndarray, b: int, n: int, seed: int) -> np.ndarra
     return rng.multinomial(total, weight / total).astype(np.float64)
 
 
+def percentile_bounds(samples: np.ndarray, level: float, *, axis: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of bootstrap samples: the ``(1 ± level)/2`` quantiles.
+
+    The one definition used for credit intervals and for the ratios the reports
+    derive from the same draws (``numpy.quantile``'s default, linear interpolation).
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Draws along ``axis``.
+    level : float
+        Coverage, e.g. 0.95.
+    axis : int, default=0
+        The axis of the draws.
+
+    Returns
+    -------
+    lo, hi : numpy.ndarray
+        The bounds, with ``axis`` removed.
+
+    Examples
+    --------
+    >>> lo, hi = percentile_bounds(np.arange(101.0), 0.5)
+    >>> float(lo), float(hi)
+    (25.0, 75.0)
+    """
+    q = ((1 - level) / 2, (1 + level) / 2)
+    lo, hi = np.quantile(samples, q, axis=axis)
+    return lo, hi
+
+
+def channel_draws(problem: Problem, fitted: Sequence[tuple[Model, ModelCredit]],
+                  *, n: int = 200, seed: int = 0, n_jobs: int | None = None
+                  ) -> list[tuple[list[str], np.ndarray]]:
+    """Every fitted model's channel credit on each of ``n`` bootstrap resamples.
+
+    Parameters
+    ----------
+    problem : Problem
+        The target and quarter the models were fitted on.
+    fitted : list of (Model, ModelCredit)
+        Each fitted model with its credit on ``problem``.
+    n : int, default=200
+        Number of resamples.
+    seed : int, default=0
+        Seed of the resamples.
+    n_jobs : int, optional
+        Worker processes for refits (default: every available core).
+
+    Returns
+    -------
+    list of (names, samples)
+        Per model, the row names — every channel code of ``problem``,
+        ``(unattributed)``, the model's extra rows — and the ``(n × names)`` credit
+        of each resample.
+    """
+    check_interval_args(n, 0.95, seed)
+    jobs = _n_jobs(n_jobs)
+    runner = _Resampler(problem, n, seed)
+    out = []
+    for model, mc in fitted:
+        samples = runner.run(model, mc, jobs)
+        names = [*(str(c) for c in problem.channels), UNATTRIBUTED, *mc.extra]
+        out.append((names, samples))
+    return out
+
+
 def channel_intervals(problem: Problem, fitted: Sequence[tuple[Model, ModelCredit]],
                       *, n: int = 200, level: float = 0.95, seed: int = 0,
                       n_jobs: int | None = None
@@ -147,16 +218,16 @@ def channel_intervals(problem: Problem, fitted: Sequence[tuple[Model, ModelCredi
     list of dict
         Per model, ``{channel: (credit_lo, credit_hi)}`` for every channel code of
         ``problem``, ``(unattributed)`` and the model's extra rows.
+
+    See Also
+    --------
+    channel_draws : The resampled credit these intervals are the percentiles of.
     """
     check_interval_args(n, level, seed)
-    jobs = _n_jobs(n_jobs)
-    runner = _Resampler(problem, n, seed)
     out = []
-    for model, mc in fitted:
-        samples = runner.run(model, mc, jobs)
-        q = ((1 - level) / 2, (1 + level) / 2)
-        names = [*(str(c) for c in problem.channels), UNATTRIBUTED, *mc.extra]
-        lo, hi = np.quantile(samples, q, axis=0)
+    for names, samples in channel_draws(problem, fitted, n=n, seed=seed,
+                                        n_jobs=n_jobs):
+        lo, hi = percentile_bounds(samples, level)
         out.append({name: (float(a), float(b)) for name, a, b in zip(names, lo, hi,
                                                                      strict=True)})
     return out

@@ -14,6 +14,16 @@ the CSV writer and the compare merge:
 With ``compare``, every measure ``x`` gains ``x_previous`` (its value in the compare
 quarter), ``x_change`` (current − previous) and ``x_change_pct`` (the change in
 percent of the previous value, empty when the previous value is zero or missing).
+
+Confidence intervals. When the attribution run has bootstrap intervals
+(``attribute(..., intervals=N)``), a measure ``x`` that comes from attributed credit
+gains ``x_lo`` and ``x_hi`` right after it: the percentile interval at the run's
+level (``run.json`` → ``intervals.level``), in ``x``'s unit — ``pipeline_credit_lo``,
+``revenue_credit_hi``, ``roas_lo``, ``credit_hi`` (DESIGN §5 names the measure; the
+suffix names the bound, never the level, so names do not change with a parameter).
+Without intervals no such column exists, and the tables are exactly as before.
+Bounds belong to the report quarter only: ``--compare`` adds no ``_previous`` or
+``_change`` columns for them.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ import pandas as pd
 
 from ._facts import safe_divide
 
-__all__ = ["UNITS", "add_compare", "unit_of"]
+__all__ = ["BOUND_SUFFIXES", "UNITS", "add_compare", "bound_of", "unit_of",
+           "with_bounds"]
 
 _MONEY = {
     "influenced_pipeline", "influenced_revenue", "sourced_pipeline", "pipeline_credit",
@@ -68,10 +79,50 @@ _ADDITIVE = ({c for c, u in UNITS.items() if u in ("money", "count")} - _NOT_SUM
     c for c in UNITS if c.endswith("_share") or c == "share"}
 
 
+#: Suffixes of interval bounds: ``x_lo`` and ``x_hi`` of a measure ``x``.
+BOUND_SUFFIXES = ("_lo", "_hi")
+
+
+def bound_of(column: str) -> str | None:
+    """Return the measure a ``_lo``/``_hi`` bound column belongs to (else None).
+
+    Examples
+    --------
+    >>> bound_of("roas_lo"), bound_of("pipeline_credit_hi"), bound_of("channel")
+    ('roas', 'pipeline_credit', None)
+    """
+    for suffix in BOUND_SUFFIXES:
+        if column.endswith(suffix) and column[: -len(suffix)] in UNITS:
+            return column[: -len(suffix)]
+    return None
+
+
+def with_bounds(columns: Sequence[str], measures: Sequence[str]) -> list[str]:
+    """Insert ``x_lo`` and ``x_hi`` after every measure ``x`` of ``measures``.
+
+    Examples
+    --------
+    >>> with_bounds(["channel", "roas", "roac"], ["roas"])
+    ['channel', 'roas', 'roas_lo', 'roas_hi', 'roac']
+    """
+    out: list[str] = []
+    for c in columns:
+        out.append(c)
+        if c in measures:
+            out += [f"{c}{s}" for s in BOUND_SUFFIXES]
+    return out
+
+
 def unit_of(column: str) -> str | None:
-    """Return the unit of a report column, compare columns too (None for keys)."""
+    """Return the unit of a report column, compare and bound columns too.
+
+    None for keys and text columns.
+    """
     if column.endswith("_change_pct"):
         return "percent"
+    base = bound_of(column)
+    if base is not None:
+        return UNITS[base]
     for suffix in ("_previous", "_change"):
         if column.endswith(suffix):
             return UNITS.get(column[: -len(suffix)])
@@ -100,11 +151,14 @@ def add_compare(current: pd.DataFrame, previous: pd.DataFrame, keys: Sequence[st
     -------
     DataFrame
         ``current``'s columns, then ``previous_quarter``, then for each measure
-        ``x``: ``x_previous``, ``x_change``, ``x_change_pct``.
+        ``x``: ``x_previous``, ``x_change``, ``x_change_pct``. Interval bounds
+        (``x_lo``, ``x_hi``) stay the report quarter's; on a row only the compare
+        quarter has they are zero for sums and empty otherwise, like ``x``.
     """
     measures = [c for c in current.columns if c in UNITS]
+    bounds = [c for c in current.columns if bound_of(c) is not None]
     other = [c for c in current.columns if c not in measures and c not in keys
-             and c != "quarter"]
+             and c not in bounds and c != "quarter"]
     renames = {m: f"{m}_previous" for m in measures} | {o: f"{o}__prev" for o in other}
     prev = previous[list(keys) + other + measures].rename(columns=renames)
     merged = current.merge(prev, on=list(keys), how="outer", sort=False,
@@ -115,6 +169,9 @@ def add_compare(current: pd.DataFrame, previous: pd.DataFrame, keys: Sequence[st
         merged[o] = merged[o].where(~only_prev, merged[f"{o}__prev"])
     merged["quarter"] = quarter
     out = merged[list(current.columns)].copy()
+    for b in bounds:
+        cur = merged[b].to_numpy(dtype=np.float64, na_value=np.nan)
+        out[b] = np.where(only_prev, 0.0 if bound_of(b) in _ADDITIVE else np.nan, cur)
     out["previous_quarter"] = previous_quarter
     for m in measures:
         cur = merged[m].to_numpy(dtype=np.float64, na_value=np.nan)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +26,9 @@ import pyarrow.parquet as pq
 
 from attribution import UNATTRIBUTED, AttributionResult, Store, open_store
 from attribution._columnar import NAT, Columnar
-from attribution.exceptions import TouchlineError
+from attribution.engine import DRAW_COLUMNS, empty_draws
+from attribution.exceptions import TouchlineError, TouchlineWarning
+from attribution.intervals import percentile_bounds
 from attribution.quarters import parse_quarter, quarter_bounds
 
 __all__ = ["NO_CAMPAIGN", "NO_CONTENT", "UNATTRIBUTED", "CreditRows", "Facts",
@@ -47,12 +50,14 @@ def open_credit(path: str | os.PathLike) -> AttributionResult:
     ----------
     path : path
         A directory holding ``credit.parquet``, ``channel_credit.parquet``,
-        ``removal_effects.parquet`` and ``run.json``.
+        ``removal_effects.parquet`` and ``run.json`` (and ``credit_draws.parquet``
+        when the run had intervals).
 
     Returns
     -------
     attribution.AttributionResult
-        With ``models`` empty (fitted objects are not written to disk).
+        With ``models`` empty (fitted objects are not written to disk) and
+        ``credit_draws`` empty when the directory holds none.
 
     Raises
     ------
@@ -75,9 +80,22 @@ def open_credit(path: str | os.PathLike) -> AttributionResult:
     effects = (pq.read_table(effects_path).to_pandas() if effects_path.is_file()
                else pd.DataFrame(columns=["channel", "target", "quarter",
                                           "removal_effect"]))
+    draws_path = p / "credit_draws.parquet"
+    draws = empty_draws()
+    if draws_path.is_file():
+        draws = pq.read_table(draws_path).to_pandas()
+        missing = [c for c in DRAW_COLUMNS if c not in draws.columns]
+        if missing:
+            raise TouchlineError(f"{draws_path}: missing column(s) "
+                                 f"{', '.join(missing)}; re-run `touchline attribute "
+                                 "--intervals N`")
+        draws = draws[DRAW_COLUMNS]
+        for col in ("model", "target", "quarter", "channel"):
+            draws[col] = draws[col].astype(object)
     return AttributionResult(credit_table=credit, channel_credit=channel_credit,
                              removal_effects=effects, models={}, run=run,
-                             totals=pd.DataFrame(run.get("totals", [])))
+                             totals=pd.DataFrame(run.get("totals", [])),
+                             credit_draws=draws)
 
 
 def _dict_codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -361,12 +379,73 @@ class Facts:
         return 0.0
 
     def channel_credit(self, target: str, quarter: str) -> pd.DataFrame:
-        """Channel credit rows of the run for the reported models."""
+        """Channel credit rows of the run for the reported models.
+
+        ``channel``, ``model``, ``credit``, ``share``, and ``credit_lo``,
+        ``credit_hi`` when the run has intervals.
+        """
         cc = self.result.channel_credit
         sel = (cc["target"] == target) & (cc["quarter"] == quarter) & \
             cc["model"].isin(self.models)
         cols = ["channel", "model", "credit", "share"]
+        if self.has_intervals:
+            cols += ["credit_lo", "credit_hi"]
         return cc.loc[sel, cols].reset_index(drop=True)
+
+    # ------------------------------------------------------------------ intervals
+    @cached_property
+    def has_intervals(self) -> bool:
+        """Whether the run's channel credit carries ``credit_lo``/``credit_hi``."""
+        cols = self.result.channel_credit.columns
+        return "credit_lo" in cols and "credit_hi" in cols
+
+    @cached_property
+    def interval_level(self) -> float:
+        """Coverage of the run's intervals (0.95 unless the run says otherwise)."""
+        return float(self.result.run.get("intervals", {}).get("level", 0.95))
+
+    @cached_property
+    def has_draws(self) -> bool:
+        """Whether the run kept its bootstrap draws (``credit_draws``).
+
+        A run with intervals but no draws (written before draws were kept) warns
+        once: ratio intervals such as ``roas_lo`` stay empty.
+        """
+        have = len(self.result.credit_draws) > 0
+        if self.has_intervals and not have:
+            warnings.warn("credit intervals without their bootstrap draws "
+                          "(credit_draws.parquet): ratio intervals such as roas_lo "
+                          "stay empty; re-run `touchline attribute --intervals N` to "
+                          "get them", TouchlineWarning, stacklevel=2)
+        return have
+
+    def draws(self, target: str, quarter: str, model: str,
+              channels: Sequence[str]) -> np.ndarray:
+        """Bootstrap channel credit of one model: ``(len(channels) × draws)``.
+
+        Channels without a row in the draws have no credit in any resample (zero).
+        """
+        table = self._draw_tables.get((target, quarter, model))
+        if table is None:
+            return np.zeros((len(channels), 0))
+        return table.reindex(list(channels), fill_value=0.0).to_numpy(np.float64)
+
+    @cached_property
+    def _draw_tables(self) -> dict[tuple[str, str, str], pd.DataFrame]:
+        """Draws as (channel × draw) frames by (target, quarter, model)."""
+        d = self.result.credit_draws
+        if not len(d):
+            return {}
+        d = d[d["model"].isin(self.models)]
+        wide = d.pivot_table(index=["target", "quarter", "model", "channel"],
+                             columns="draw", values="credit", aggfunc="sum",
+                             sort=False)
+        return {key: part.droplevel([0, 1, 2])
+                for key, part in wide.groupby(level=[0, 1, 2], sort=False)}
+
+    def interval_of(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile interval of draws along the last axis, at the run's level."""
+        return percentile_bounds(samples, self.interval_level, axis=-1)
 
     @cached_property
     def _credit_columns(self) -> dict[str, Any]:

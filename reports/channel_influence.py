@@ -1,4 +1,11 @@
-"""Channel influence: what each channel touched, sourced and was credited."""
+"""Channel influence: what each channel touched, sourced and was credited.
+
+When the attribution run has bootstrap intervals, ``pipeline_credit`` and
+``revenue_credit`` are followed by ``pipeline_credit_lo``, ``pipeline_credit_hi``,
+``revenue_credit_lo`` and ``revenue_credit_hi``: the run's ``credit_lo`` and
+``credit_hi`` of the channel (see :mod:`reports._columns`). Without intervals the
+table has exactly the columns of :data:`CHANNEL_INFLUENCE_COLUMNS`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import pandas as pd
 
 from attribution import AttributionResult, Store
 
-from ._columns import add_compare
+from ._columns import BOUND_SUFFIXES, add_compare, with_bounds
 from ._facts import (
     UNATTRIBUTED,
     Facts,
@@ -31,6 +38,7 @@ CHANNEL_INFLUENCE_COLUMNS = [
     "pipeline_credit", "pipeline_share", "revenue_credit", "revenue_share",
 ]
 _KEYS = ["channel", "model"]
+_CREDITS = ["pipeline_credit", "revenue_credit"]
 _NOTE = ("Influenced pipeline and revenue count the full amount of every journey a "
          "channel touched, so they sum past 100% across channels; attributed credit "
          "sums to exactly 100%.")
@@ -74,7 +82,9 @@ def channel_influence(result: AttributionResult | Facts | str | os.PathLike,
         eligible touch is the channel's) and its share; ``pipeline_credit``,
         ``pipeline_share``, ``revenue_credit``, ``revenue_share`` (the model's
         attributed credit). Money is in the store's currency, shares are fractions.
-        Columns of a target the run did not hold are empty.
+        Columns of a target the run did not hold are empty. A run with intervals
+        adds ``pipeline_credit_lo``/``_hi`` and ``revenue_credit_lo``/``_hi`` after
+        the credit columns (zero where a channel has no credit).
 
     Examples
     --------
@@ -138,7 +148,8 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
             base["sourced_pipeline_share"] = safe_divide(base["sourced_pipeline"],
                                                          total)
         cc = f.channel_credit(target, q).rename(
-            columns={"credit": f"{target}_credit", "share": f"{target}_share"})
+            columns={"credit": f"{target}_credit", "share": f"{target}_share",
+                     **{f"credit{s}": f"{target}_credit{s}" for s in BOUND_SUFFIXES}})
         credit_frames.append(cc)
     if "sourced_pipeline_share" not in base:
         base["sourced_pipeline_share"] = np.nan
@@ -162,11 +173,17 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
                           credit_frames, strict=True):
         grid = grid.merge(cc, on=["channel", "model"], how="left")
         total = f.total(target, q)
-        grid[f"{target}_credit"] = grid[f"{target}_credit"].fillna(0.0)
+        for col in [f"{target}_credit", *(f"{target}_credit{s}" for s in
+                                          BOUND_SUFFIXES if f.has_intervals)]:
+            grid[col] = grid[col].fillna(0.0)  # no credit row: no credit in any draw
         grid[f"{target}_share"] = safe_divide(grid[f"{target}_credit"], total)
+    columns = CHANNEL_INFLUENCE_COLUMNS
+    if f.has_intervals:
+        columns = with_bounds(columns, _CREDITS)
     for target in ("pipeline", "revenue"):
         if target not in targets:
-            grid[f"{target}_credit"] = np.nan
-            grid[f"{target}_share"] = np.nan
+            for col in columns:
+                if col.startswith(f"{target}_credit") or col == f"{target}_share":
+                    grid[col] = np.nan
     grid["quarter"] = q
-    return _sorted(grid[CHANNEL_INFLUENCE_COLUMNS], f.models)
+    return _sorted(grid[columns], f.models)

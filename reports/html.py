@@ -5,6 +5,14 @@ drawn by matplotlib, and a short inline script that sorts tables and filters the
 by model. It loads nothing from the network. Every string from the data is escaped
 by Jinja2's autoescaping; chart labels are escaped by matplotlib's SVG writer, and
 comments (where matplotlib repeats label text) are stripped from the SVG.
+
+Confidence intervals. When the report's tables carry ``x_lo``/``x_hi`` bounds (an
+attribution run with intervals), the bounds are not columns of their own on the
+page: the cell of ``x`` shows its range, ``95% CI lo–hi``, on a small line under the
+value (``<span class="ci">``; omitted where the range is a single value), the column
+header says so in its title, and the model-comparison and ROAS charts draw the
+ranges as whiskers (SVG groups ``credit-interval-N`` and ``roas-interval``,
+``roac-interval``). Without bounds the page is exactly as before.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._columns import unit_of
+from ._columns import bound_of, unit_of
 from .plots import (
     _SYMBOLS,
     plot_influence_vs_attribution,
@@ -177,6 +185,13 @@ def _svg(draw: Any, height: float) -> str:
     return text.strip()
 
 
+def level_text(report: Report) -> str:
+    """Return a report's interval level as people read it (``"95%"``), or ``""``."""
+    if report.intervals is None:
+        return ""
+    return f"{float(report.intervals['level']) * 100:g}%"
+
+
 def _charts(report: Report) -> list[dict[str, Any]]:
     ci = report.tables["channel_influence"]
     mt = report.tables["middle_touch"]
@@ -185,13 +200,20 @@ def _charts(report: Report) -> list[dict[str, Any]]:
     cur = report.currency
     model = report.reference_model
     n_ch = max(ci["channel"].nunique(), 2)
+    level = level_text(report)
+    whiskers = (f" Whiskers: each model's {level} bootstrap interval." if level
+                else "")
+    roas_whiskers = (f" Whiskers: {level} bootstrap intervals (costs fixed)."
+                     if level else "")
     specs = [
         ("chart-models-pipeline", "Models compared: attributed pipeline per channel",
-         "Each marker is one model's credit; the grey line spans the models' range.",
+         "Each marker is one model's credit; the grey line spans the models' range."
+         + whiskers,
          lambda ax: plot_model_comparison(ci, target="pipeline", currency=cur, ax=ax),
          0.3 * n_ch + 1.4),
         ("chart-models-revenue", "Models compared: attributed revenue per channel",
-         "Revenue of the deals won in the quarter, credited by every model.",
+         "Revenue of the deals won in the quarter, credited by every model."
+         + whiskers,
          lambda ax: plot_model_comparison(ci, target="revenue", currency=cur, ax=ax),
          0.3 * n_ch + 1.4),
         ("chart-influence", "Influence vs attribution per channel",
@@ -206,7 +228,7 @@ def _charts(report: Report) -> list[dict[str, Any]]:
          0.3 * n_ch + 1.8),
         ("chart-roas", "ROAS vs ROAC per channel",
          f"Revenue credit ({model}) per unit of media spend and of all costs; the "
-         "dashed line is break-even.",
+         "dashed line is break-even." + roas_whiskers,
          lambda ax: plot_roas_roac(rr, model=model, ax=ax),
          0.35 * n_ch + 1.4 if (rr["total_cost"] > 0).any() else 1.2),
         ("chart-content", "Top content assets",
@@ -272,11 +294,16 @@ def _cap(df: pd.DataFrame, model: str) -> tuple[pd.DataFrame, str]:
                 ".parquet files hold them all.")
 
 
-def _rows(df: pd.DataFrame, currency: str, compare: bool) -> dict[str, Any]:
+def _rows(df: pd.DataFrame, currency: str, compare: bool, level: str = ""
+          ) -> dict[str, Any]:
     shown = [c for c in df.columns if c not in ("quarter", "previous_quarter")
-             and not c.endswith(("_previous", "_change", "_change_pct"))]
+             and not c.endswith(("_previous", "_change", "_change_pct"))
+             and bound_of(c) is None]
+    bounded = {c for c in shown if f"{c}_lo" in df.columns and f"{c}_hi" in df.columns}
     columns = [{"name": c, "label": _label(c, currency), "unit": unit_of(c),
-                "numeric": unit_of(c) is not None} for c in shown]
+                "numeric": unit_of(c) is not None,
+                "ci": (f"Under the value: its {level} bootstrap interval, low–high"
+                       if c in bounded else "")} for c in shown]
     records = df.to_dict("records")
     rows = []
     for rec in records:
@@ -285,7 +312,11 @@ def _rows(df: pd.DataFrame, currency: str, compare: bool) -> dict[str, Any]:
             name, unit = col["name"], col["unit"]
             v = rec[name]
             cell: dict[str, Any] = {"text": format_value(v, unit, currency), "v": "",
-                                    "change": "", "tone": ""}
+                                    "change": "", "tone": "", "ci": ""}
+            if name in bounded:
+                span = _range_text(rec[f"{name}_lo"], rec[f"{name}_hi"], unit,
+                                   currency)
+                cell["ci"] = f"{level} CI {span}" if span else ""
             if unit is not None and v is not None and isinstance(v, (int, float,
                                                                      np.number)):
                 fv = float(v)
@@ -298,6 +329,17 @@ def _rows(df: pd.DataFrame, currency: str, compare: bool) -> dict[str, Any]:
             cells.append(cell)
         rows.append({"cells": cells, "model": rec.get("model", "")})
     return {"columns": columns, "rows": rows, "has_model": "model" in df.columns}
+
+
+def _range_text(lo: Any, hi: Any, unit: str | None, currency: str) -> str:
+    """``lo–hi`` of an interval; empty when a bound is missing or both are equal."""
+    try:
+        a, b = float(lo), float(hi)
+    except (TypeError, ValueError):
+        return ""
+    if not (math.isfinite(a) and math.isfinite(b)) or a == b:
+        return ""
+    return f"{format_value(a, unit, currency)}–{format_value(b, unit, currency)}"
 
 
 def _change_text(unit: str, change: Any, pct: Any) -> tuple[str, str] | None:
@@ -318,28 +360,33 @@ def _funnel_rows(report: Report) -> dict[str, Any]:
     """Turn the funnel's one row on its side: a row per KPI."""
     rec = report.tables["funnel_kpis"].iloc[0]
     cur = report.currency
-    columns = [{"name": "kpi", "label": "KPI", "unit": None, "numeric": False},
-               {"name": "value", "label": report.quarter, "unit": "", "numeric": True}]
+    columns = [{"name": "kpi", "label": "KPI", "unit": None, "numeric": False,
+                "ci": ""},
+               {"name": "value", "label": report.quarter, "unit": "", "numeric": True,
+                "ci": ""}]
     if report.compare:
         columns += [{"name": "previous", "label": report.compare, "unit": "",
-                     "numeric": True},
-                    {"name": "change", "label": "Change", "unit": "", "numeric": True}]
+                     "numeric": True, "ci": ""},
+                    {"name": "change", "label": "Change", "unit": "", "numeric": True,
+                     "ci": ""}]
     rows = []
     for col in report.tables["funnel_kpis"].columns:
         unit = unit_of(col)
         if unit is None or col.endswith(("_previous", "_change", "_change_pct")):
             continue
         v = rec[col]
-        cells = [{"text": _label(col, cur), "v": "", "change": "", "tone": ""},
+        cells = [{"text": _label(col, cur), "v": "", "change": "", "tone": "",
+                  "ci": ""},
                  {"text": format_value(v, unit, cur), "v": _num(v), "change": "",
-                  "tone": ""}]
+                  "tone": "", "ci": ""}]
         if report.compare:
             prev = rec[f"{col}_previous"]
             text = _change_text(unit, rec[f"{col}_change"], rec[f"{col}_change_pct"])
             cells += [{"text": format_value(prev, unit, cur), "v": _num(prev),
-                       "change": "", "tone": ""},
+                       "change": "", "tone": "", "ci": ""},
                       {"text": text[0] if text else "—",
-                       "v": _num(rec[f"{col}_change"]), "change": "", "tone": ""}]
+                       "v": _num(rec[f"{col}_change"]), "change": "", "tone": "",
+                       "ci": ""}]
         rows.append({"cells": cells, "model": ""})
     return {"columns": columns, "rows": rows, "has_model": False}
 
@@ -379,6 +426,7 @@ def render_html(report: Report) -> str:
     charts = _charts(report)
     for chart in charts:
         chart["svg"] = Markup(chart["svg"])  # matplotlib escapes text; comments gone
+    level = level_text(report)
     tables = []
     for key, title, caption in _TABLES:
         df = _display_table(report, key)
@@ -387,13 +435,17 @@ def render_html(report: Report) -> str:
         if cut:
             note = (f"{note} " if note else "") + cut
         body = (_funnel_rows(report) if key == "funnel_kpis" else
-                _rows(df, report.currency, bool(report.compare)))
+                _rows(df, report.currency, bool(report.compare), level))
+        ci_note = ""
+        if any(col["ci"] for col in body["columns"]):
+            ci_note = (f"The small range under a credit or ratio is its {level} "
+                       "bootstrap interval (journeys resampled, costs fixed).")
         tables.append({"id": f"table-{key}", "key": key, "title": title,
-                       "caption": caption, "note": note, **body})
+                       "caption": caption, "note": note, "ci_note": ci_note, **body})
     return template.render(
         report=report, quarter=report.quarter, compare=report.compare,
         currency=report.currency or "—", models=report.models,
         reference_model=report.reference_model, kpis=_kpis(report), charts=charts,
         tables=tables, settings=report.settings, script=Markup(script),
-        script_hash=script_hash)
+        script_hash=script_hash, intervals=bool(level))
 

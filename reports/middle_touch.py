@@ -5,6 +5,11 @@ the last, and the middle touches between them. A middle touch at position ``i`` 
 a journey of ``n`` eligible touches is *early* when ``2 i <= n - 1`` (the first half
 of the journey, its centre included) and *late* otherwise. A journey's only touch is
 its first touch.
+
+When the attribution run has bootstrap intervals, :func:`middle_touch`'s ``credit``
+(the model's channel total) is followed by ``credit_lo`` and ``credit_hi``, the run's
+interval of it (see :mod:`reports._columns`). The position split itself has no
+interval: the bootstrap keeps channel totals, not touch-level credit.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pandas as pd
 
 from attribution import AttributionResult, Store
 
-from ._columns import add_compare
+from ._columns import add_compare, with_bounds
 from ._facts import UNATTRIBUTED, Facts, facts_for, ordered_names, safe_divide
 
 __all__ = ["BANDS", "MIDDLE_TOUCH_COLUMNS", "POSITION_BANDS_COLUMNS", "middle_touch",
@@ -81,7 +86,8 @@ def middle_touch(result: AttributionResult | Facts | str | os.PathLike,
         ``last_touch_credit`` (what the first- and last-touch rules give the
         channel) and ``difference_vs_first_touch`` / ``difference_vs_last_touch``
         (``credit`` minus those: what single-touch reporting hides, or inflates
-        when negative).
+        when negative). A run with intervals adds ``credit_lo`` and ``credit_hi``
+        after ``credit``.
 
     See Also
     --------
@@ -110,6 +116,9 @@ def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
 def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
     c = f.c
     n = len(c.channels)
+    columns = with_bounds(MIDDLE_TOUCH_COLUMNS, ["credit"]) if f.has_intervals \
+        else MIDDLE_TOUCH_COLUMNS
+    credit_cols = [c_ for c_ in columns if c_.startswith("credit")]
     frames = []
     for target in f.targets():
         rows = f.credit(target, q)
@@ -127,11 +136,11 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
             df["channel"] = c.channels.astype(object)
             df["first_touch_credit"] = ft
             df["last_touch_credit"] = lt
-            mc = cc[cc["model"] == model][["channel", "credit"]]
+            mc = cc[cc["model"] == model][["channel", *credit_cols]]
             df = df.merge(mc, on="channel", how="outer")
             df = df[(df["credit"].notna()) | (df[_BAND_COLUMNS].abs().sum(axis=1) > 0)]
             df = df.fillna({k: 0.0 for k in [*_BAND_COLUMNS, "first_touch_credit",
-                                             "last_touch_credit", "credit"]})
+                                             "last_touch_credit", *credit_cols]})
             un = df["channel"] == UNATTRIBUTED
             if not un.any():
                 df = pd.concat([df, pd.DataFrame({"channel": [UNATTRIBUTED]})],
@@ -141,7 +150,7 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
             df["model"] = model
             frames.append(df.assign(target=target))
     if not frames:
-        return pd.DataFrame({c: [] for c in MIDDLE_TOUCH_COLUMNS})
+        return pd.DataFrame({c_: [] for c_ in columns})
     out = pd.concat(frames, ignore_index=True)
     out["unplaced_credit"] = out["credit"] - out[_BAND_COLUMNS].sum(axis=1)
     out.loc[out["unplaced_credit"].abs() <= 1e-9 * out["credit"].abs().clip(lower=1),
@@ -151,7 +160,7 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
     out["difference_vs_first_touch"] = out["credit"] - out["first_touch_credit"]
     out["difference_vs_last_touch"] = out["credit"] - out["last_touch_credit"]
     out["quarter"] = q
-    return _sorted(out[MIDDLE_TOUCH_COLUMNS], f.models)
+    return _sorted(out[columns], f.models)
 
 
 def position_bands(result: AttributionResult | Facts | str | os.PathLike,

@@ -7,6 +7,11 @@ the functions only, so importing :mod:`reports` stays light.
 
 Labels come from the data, which is untrusted: they are shortened and their ``$``
 signs escaped, so a campaign name never switches matplotlib into mathtext.
+
+When a table carries interval bounds (``pipeline_credit_lo``/``_hi``, ``roas_lo``/
+``_hi``, ...), :func:`plot_model_comparison` and :func:`plot_roas_roac` draw them as
+whiskers from the low to the high bound (not as ± around the value: bootstrap
+percentile intervals are not symmetric). Without bounds the charts are unchanged.
 """
 
 from __future__ import annotations
@@ -119,7 +124,11 @@ def _style(ax: Axes, title: str) -> None:
 
 def plot_model_comparison(data: Any, *, target: str = "pipeline", currency: str = "",
                           ax: Axes | None = None) -> Axes:
-    """Dot plot of every model's credit per channel.
+    """Dot plot of every model's credit per channel, with interval whiskers.
+
+    When the table has ``{target}_credit_lo``/``_hi`` (an attribution run with
+    intervals), each model's markers are spread apart vertically and a whisker in
+    the model's colour spans its interval (SVG group ``credit-interval-N``).
 
     Parameters
     ----------
@@ -149,8 +158,17 @@ def plot_model_comparison(data: Any, *, target: str = "pipeline", currency: str 
     markers = ["o", "s", "D", "^", "v", "P", "X", "*", "<", ">"]
     ax.hlines(y, wide.min(axis=1), wide.max(axis=1), color="#d0d7de", linewidth=2,
               zorder=1)
+    bounds = _model_bounds(df, col, wide)
+    step = min(0.6 / max(len(models), 1), 0.15)
     for i, m in enumerate(models):
-        ax.scatter(wide[m], y, s=28, marker=markers[i % len(markers)],
+        yi = y
+        if bounds is not None:
+            yi = y + (i - (len(models) - 1) / 2) * step
+            lo, hi = bounds[0][m].to_numpy(float), bounds[1][m].to_numpy(float)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            ax.hlines(yi[ok], lo[ok], hi[ok], color=_PALETTE[i % len(_PALETTE)],
+                      linewidth=1.2, alpha=0.8, zorder=1.5, gid=f"credit-interval-{i}")
+        ax.scatter(wide[m], yi, s=28, marker=markers[i % len(markers)],
                    color=_PALETTE[i % len(_PALETTE)], label=safe_label(m), zorder=2)
     ax.set_yticks(y, [safe_label(c) for c in wide.index])
     ax.xaxis.set_major_formatter(money_formatter(currency))
@@ -158,6 +176,17 @@ def plot_model_comparison(data: Any, *, target: str = "pipeline", currency: str 
     ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2)
     _style(ax, f"Attributed {target} by channel: every model")
     return ax
+
+
+def _model_bounds(df: pd.DataFrame, col: str, wide: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Return the ``col_lo``/``col_hi`` bounds laid out like ``wide`` (or None)."""
+    if f"{col}_lo" not in df.columns or f"{col}_hi" not in df.columns:
+        return None
+    return tuple(  # type: ignore[return-value]
+        df.pivot_table(index="channel", columns="model", values=f"{col}{s}",
+                       sort=False).reindex(index=wide.index, columns=wide.columns)
+        for s in ("_lo", "_hi"))
 
 
 def plot_influence_vs_attribution(data: Any, *, model: str | None = None,
@@ -247,6 +276,9 @@ def plot_roas_roac(data: Any, *, model: str | None = None,
                    ax: Axes | None = None) -> Axes:
     """ROAS (revenue / media spend) vs ROAC (revenue / all costs) per channel.
 
+    When the table has ``roas_lo``/``_hi`` and ``roac_lo``/``_hi``, a whisker on
+    each bar spans the interval (SVG groups ``roas-interval``, ``roac-interval``).
+
     Parameters
     ----------
     data : DataFrame or Report
@@ -281,8 +313,15 @@ def plot_roas_roac(data: Any, *, model: str | None = None,
         v = d[col].to_numpy(float)
         ok = np.isfinite(v) & ((v > 0) if log else np.ones(len(v), bool))
         ax.barh(y[ok] + offset, v[ok], height=0.36, color=color, label=label)
-        for yi, vi in zip(y[ok] + offset, v[ok], strict=True):
-            ax.text(vi, yi, f" {vi:,.1f}×", va="center", fontsize=7, color="#57606a")
+        at = v  # where each value's label goes: past the whisker when there is one
+        if f"{col}_lo" in d.columns and f"{col}_hi" in d.columns:
+            lo, hi = d[f"{col}_lo"].to_numpy(float), d[f"{col}_hi"].to_numpy(float)
+            whisk = np.isfinite(lo) & np.isfinite(hi) & ((lo > 0) if log else True)
+            ax.hlines(y[whisk] + offset, lo[whisk], hi[whisk], color="#24292f",
+                      linewidth=1.0, zorder=3, gid=f"{col}-interval")
+            at = np.where(whisk, np.fmax(v, hi), v)
+        for yi, xi, vi in zip(y[ok] + offset, at[ok], v[ok], strict=True):
+            ax.text(xi, yi, f" {vi:,.1f}×", va="center", fontsize=7, color="#57606a")
     if log:
         ax.set_xscale("log")
     ax.axvline(1.0, color="#cf222e", linewidth=0.8, linestyle="--")

@@ -50,6 +50,9 @@ class Report:
         The store's currency code (``"mixed"`` when journeys carry several).
     settings : dict
         The attribution run's settings, shown at the foot of the HTML page.
+    intervals : dict or None
+        When the run has bootstrap intervals: ``level``, ``resamples`` and ``seed``
+        (the tables then carry ``_lo``/``_hi`` bound columns); None otherwise.
     """
 
     tables: dict[str, pd.DataFrame]
@@ -58,6 +61,7 @@ class Report:
     models: list[str]
     currency: str
     settings: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, Any] | None = None
 
     @property
     def reference_model(self) -> str:
@@ -152,6 +156,8 @@ class Report:
                 "tables": list(self.tables), "settings": self.settings,
                 "touchline_version": _version(),
                 "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        if self.intervals is not None:
+            meta["intervals"] = self.intervals
         (d / "report.json").write_text(json.dumps(meta, indent=2, sort_keys=True,
                                                   default=str) + "\n")
         return d / "report.html"
@@ -228,6 +234,9 @@ def build(result: AttributionResult | str | os.PathLike,
     Returns
     -------
     Report
+        When ``result`` has bootstrap intervals (``attribute(..., intervals=N)``),
+        the credit and ROAS/ROAC columns gain ``_lo``/``_hi`` bounds (see
+        :mod:`reports._columns`) and the page shows them.
 
     Examples
     --------
@@ -266,5 +275,14 @@ def build(result: AttributionResult | str | os.PathLike,
         "pipeline target": "none" if pipeline_target is None else pipeline_target,
         "touchline version": run.get("touchline_version", "unknown"),
     }
+    intervals = None
+    if f.has_intervals:
+        intervals = {"level": f.interval_level, **run.get("intervals", {})}
+        settings["confidence intervals"] = (
+            f"{intervals['level'] * 100:g}% bootstrap percentile intervals"
+            + (f", {intervals['resamples']} resamples of the journeys"
+               if "resamples" in intervals else "")
+            + (f", seed {intervals['seed']}" if "seed" in intervals else "")
+            + "; costs fixed")
     return Report(tables=tables, quarter=q, compare=p, models=list(f.models),
-                  currency=f.currency, settings=settings)
+                  currency=f.currency, settings=settings, intervals=intervals)

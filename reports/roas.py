@@ -6,6 +6,17 @@ case-folded and trimmed (DESIGN §2): ``" LinkedIn - ABM "`` in an ad export mee
 the same channel. A row's ``campaign`` shows the touches' spelling of the name (the
 spend's when no touch has it). Spend with no touches and touches with no spend are
 listed, never dropped, and say so in ``spend_match``.
+
+Confidence intervals. When the attribution run has bootstrap intervals, the channel
+rows gain ``pipeline_credit_lo``/``_hi`` and ``revenue_credit_lo``/``_hi`` (the run's
+``credit_lo``/``credit_hi``) and ``roas_lo``/``_hi``, ``roac_lo``/``_hi``,
+``pipeline_per_cost_lo``/``_hi``: the percentiles, at the run's level, of the ratio
+computed on every bootstrap resample (``credit_draws``: that resample's channel
+credit divided by the cost), not the credit's bounds divided by the cost. Costs are
+fixed, not resampled: spend is a ledger, not a sample, so the intervals carry the
+uncertainty of the credit only. Campaign rows get empty bounds (the bootstrap keeps
+channel totals, not campaign credit), as do ratios with no cost to divide by and,
+for a credit directory written without draws, every ratio (with a warning).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import pandas as pd
 from attribution import AttributionResult, Store
 from attribution._columnar import NAT
 
-from ._columns import add_compare
+from ._columns import BOUND_SUFFIXES, add_compare, with_bounds
 from ._facts import (
     NO_CAMPAIGN,
     UNATTRIBUTED,
@@ -43,6 +54,11 @@ ROAS_COLUMNS = [
     "cost_per_opportunity", "won_deals", "cost_per_won_deal",
 ]
 _COSTS = ["media_spend", "creative_cost", "agency_cost", "tools_cost", "other_cost"]
+#: Measures that get ``_lo``/``_hi`` bounds when the run has intervals.
+_BOUNDED = ["pipeline_credit", "revenue_credit", "roas", "roac", "pipeline_per_cost"]
+#: Ratio, credit target and cost column of each bounded ratio.
+_RATIO_DRAWS = (("roas", "revenue", "media_spend"), ("roac", "revenue", "total_cost"),
+                ("pipeline_per_cost", "pipeline", "total_cost"))
 _ADDITIVE = ["touches", *_COSTS, "leads", "opportunities", "won_deals"]
 
 
@@ -100,6 +116,9 @@ def roas_roac(result: AttributionResult | Facts | str | os.PathLike,
         ``leads``, ``cost_per_lead``, ``opportunities``, ``cost_per_opportunity``,
         ``won_deals``, ``cost_per_won_deal`` (CAC). A ratio whose denominator is
         zero is empty (NaN), never infinite. Money is in the store's currency.
+        A run with intervals adds ``_lo`` and ``_hi`` after ``pipeline_credit``,
+        ``revenue_credit``, ``roas``, ``roac`` and ``pipeline_per_cost`` (filled
+        on channel rows; see the module notes).
     """
     f = facts_for(result, store, models=models, spend=spend)
     if spend is not None and f._spend_override is not spend:
@@ -262,21 +281,24 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
         for target in ("pipeline", "revenue"):
             if target in cc:
                 mc = cc[target]
-                mc = mc[mc["model"] == m].set_index("channel")["credit"]
-                ch[f"{target}_credit"] = ch["channel"].map(mc).fillna(0.0)
+                mc = mc[mc["model"] == m].set_index("channel")
+                for col in _credit_columns(f):
+                    ch[f"{target}_{col}"] = ch["channel"].map(mc[col]).fillna(0.0)
             else:
-                ch[f"{target}_credit"] = np.nan
+                for col in _credit_columns(f):
+                    ch[f"{target}_{col}"] = np.nan
         un = {"level": "channel", "channel": UNATTRIBUTED, "campaign": None,
               "model": m, "spend_match": "no touch", **dict.fromkeys(_ADDITIVE, 0.0)}
         for name, value in unsourced.items():
             un[name] = value
         for target in ("pipeline", "revenue"):
-            if target in cc:
-                mc = cc[target]
-                un[f"{target}_credit"] = float(mc.loc[(mc["model"] == m) & (
-                    mc["channel"] == UNATTRIBUTED), "credit"].sum())
-            else:
-                un[f"{target}_credit"] = np.nan
+            for col in _credit_columns(f):
+                if target in cc:
+                    mc = cc[target]
+                    un[f"{target}_{col}"] = float(mc.loc[(mc["model"] == m) & (
+                        mc["channel"] == UNATTRIBUTED), col].sum())
+                else:
+                    un[f"{target}_{col}"] = np.nan
         frames += [ch, pd.DataFrame([un])]
         # campaign rows
         cp = camp[["channel", "campaign", "spend_match", *_ADDITIVE]].copy()
@@ -296,4 +318,49 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
     out["total_cost"] = out[_COSTS].sum(axis=1)
     out["quarter"] = q
     out = _ratios(out)
-    return _sorted(out[ROAS_COLUMNS], f.models)
+    columns = ROAS_COLUMNS
+    if f.has_intervals:
+        out = _ratio_bounds(out, f, q)
+        columns = with_bounds(ROAS_COLUMNS, _BOUNDED)
+    return _sorted(out[columns], f.models)
+
+
+def _credit_columns(f: Facts) -> list[str]:
+    """Columns of ``channel_credit`` the table takes per target."""
+    return ["credit", *(f"credit{s}" for s in BOUND_SUFFIXES)] if f.has_intervals \
+        else ["credit"]
+
+
+def _ratio_bounds(df: pd.DataFrame, f: Facts, q: str) -> pd.DataFrame:
+    """Add ratio bounds from the bootstrap draws; empty bounds on campaign rows.
+
+    On each resample ``b`` a channel row's ratio is ``draw_b(credit) / cost`` (cost
+    fixed); the bounds are the percentiles of these ratios over the draws.
+    """
+    df = df.copy()
+    chan = (df["level"] == "channel").to_numpy()
+    for target in ("pipeline", "revenue"):
+        for s in BOUND_SUFFIXES:
+            df.loc[~chan, f"{target}_credit{s}"] = np.nan
+    bounds = {f"{r}{s}": np.full(len(df), np.nan) for r, _, _ in _RATIO_DRAWS
+              for s in BOUND_SUFFIXES}
+    if f.has_draws:
+        models = df["model"].to_numpy()
+        targets = f.targets()
+        for m in f.models:
+            rows = np.flatnonzero(chan & (models == m))
+            channels = df["channel"].to_numpy()[rows].tolist()
+            for ratio, target, cost_col in _RATIO_DRAWS:
+                if target not in targets:
+                    continue
+                draws = f.draws(target, q, m, channels)  # (rows × draws)
+                cost = df[cost_col].to_numpy(np.float64)[rows]
+                ok = np.isfinite(cost) & (cost != 0)  # as safe_divide
+                if not ok.any() or draws.shape[1] == 0:
+                    continue
+                lo, hi = f.interval_of(draws[ok] / cost[ok, None])
+                bounds[f"{ratio}_lo"][rows[ok]] = lo
+                bounds[f"{ratio}_hi"][rows[ok]] = hi
+    for col, values in bounds.items():
+        df[col] = values
+    return df

@@ -176,6 +176,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from attribution._atomic import check_output_dir
 
     check_output_dir(args.out)
+    if args.credit and args.intervals:
+        raise _UsageError("--intervals applies when report attributes itself; run "
+                          "`touchline attribute --intervals N` and give its --out as "
+                          "--credit (its intervals are shown)")
     if args.credit:
         result = reports.open_credit(args.credit)
         models = None if args.models == ["all"] else args.models
@@ -187,7 +191,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                            reporting_tz=args.reporting_tz or "UTC",
                            fiscal_year_start=args.fiscal_year_start or 1,
                            exclude_channels=args.exclude_channels or (),
-                           progress=not args.quiet)
+                           progress=not args.quiet, **_interval_options(args))
         models = None
     report = reports.build(result, args.store, quarter=args.quarter,
                            compare=args.compare, models=models,
@@ -340,6 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first month of the fiscal year (1-12; default 1)")
     p.add_argument("--exclude-channels", type=_csv, default=None,
                    help="comma-separated channels to remove when attributing")
+    p.add_argument("--intervals", type=int, default=0, metavar="N",
+                   help="when attributing: bootstrap resamples for confidence "
+                   "intervals on credit and ROAS/ROAC (e.g. 200; default 0: none); "
+                   "with --credit, the credit directory's intervals are shown")
+    p.add_argument("--interval-level", type=float, default=0.95, metavar="LEVEL",
+                   help="coverage of the intervals (default 0.95)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the bootstrap resamples (default 0)")
     p.add_argument("--out", required=True, help="report directory to write")
     p.set_defaults(func=_cmd_report)
 

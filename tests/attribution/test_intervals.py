@@ -137,3 +137,44 @@ def test_cli_writes_interval_columns(store, tmp_path, capsys):
     cc = pq.read_table(tmp_path / "out" / "channel_credit.parquet").to_pandas()
     assert {"credit_lo", "credit_hi"} <= set(cc.columns)
     assert (cc.credit_lo <= cc.credit + 1e-6).all()
+
+
+def test_credit_draws_are_what_the_intervals_are_percentiles_of(store):
+    r = attribute(store, ["linear", "markov"], targets=["pipeline", "revenue"],
+                  intervals=40, interval_level=0.8, seed=2)
+    d = r.credit_draws
+    assert list(d.columns) == ["model", "target", "quarter", "channel", "draw",
+                               "credit"]
+    cc = r.channel_credit
+    assert len(d) == 40 * len(cc)  # every channel_credit row, every resample
+    keys = ["model", "target", "quarter", "channel"]
+    wide = d.pivot_table(index=keys, columns="draw", values="credit")
+    assert list(wide.columns) == list(range(40))
+    wide = wide.loc[pd.MultiIndex.from_frame(cc[keys])].to_numpy()
+    lo, hi = np.quantile(wide, [0.1, 0.9], axis=1)
+    np.testing.assert_allclose(lo, cc.credit_lo, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(hi, cc.credit_hi, rtol=1e-12, atol=1e-9)
+    # each resample's credit of a model sums to that resample's total, and the
+    # resamples differ from one another
+    sums = d.pivot_table(index=["target", "draw"], columns="model", values="credit",
+                         aggfunc="sum")
+    np.testing.assert_allclose(sums["linear"], sums["markov"], rtol=1e-9)
+    assert sums["linear"].max() > sums["linear"].min()
+
+
+def test_credit_draws_deterministic_and_written(store, tmp_path):
+    a = attribute(store, ["linear", "shapley"], targets="pipeline", intervals=20,
+                  seed=4)
+    b = attribute(store, ["linear", "shapley"], targets="pipeline", intervals=20,
+                  seed=4)
+    c = attribute(store, ["linear", "shapley"], targets="pipeline", intervals=20,
+                  seed=5)
+    pd.testing.assert_frame_equal(a.credit_draws, b.credit_draws)
+    assert not np.allclose(a.credit_draws.credit, c.credit_draws.credit)
+    out = a.to_dir(tmp_path / "out")
+    back = pq.read_table(out / "credit_draws.parquet").to_pandas()
+    np.testing.assert_array_equal(back.credit, a.credit_draws.credit)
+    assert back.channel.tolist() == a.credit_draws.channel.tolist()
+    plain = attribute(store, "linear", targets="pipeline")
+    assert plain.credit_draws.empty and "credit_lo" not in plain.channel_credit
+    assert not (plain.to_dir(tmp_path / "plain") / "credit_draws.parquet").exists()

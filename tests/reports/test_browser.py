@@ -109,3 +109,42 @@ def test_report_in_headless_chromium(browser, hand_result, hand_store, tmp_path)
     browser.save_screenshot(str(tmp_path / "report.png"))
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_intervals_in_headless_chromium(browser, hand_store, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from attribution import attribute
+
+    result = attribute(hand_store, ["linear", "markov"], ["pipeline", "revenue"],
+                       quarters=["2026Q3"], intervals=30, seed=1)
+    rep = reports.build(result, hand_store, quarter="2026Q3")
+    out = rep.write(tmp_path / "rep")
+    browser.get((out / "report.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    section = browser.find_element(By.ID, "table-channel_influence")
+    heads = [th.get_attribute("data-col") for th in
+             section.find_elements(By.CSS_SELECTOR, "thead th")]
+    assert not [h for h in heads if h.endswith(("_lo", "_hi"))]  # folded into cells
+    ci = rep.channel_influence
+    col = heads.index("pipeline_credit")
+    rows = [tr for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")
+            if tr.is_displayed()]
+    assert len(rows) == (ci.model == "markov").sum()
+    for tr in rows:
+        cells = tr.find_elements(By.TAG_NAME, "td")
+        src = ci[(ci.channel == cells[0].text) & (ci.model == "markov")].iloc[0]
+        lines = cells[col].text.split("\n")
+        assert lines[0] == f"${src.pipeline_credit:,.0f}"
+        if src.pipeline_credit_lo != src.pipeline_credit_hi:
+            assert lines[1] == (f"95% CI ${src.pipeline_credit_lo:,.0f}–"
+                                f"${src.pipeline_credit_hi:,.0f}")
+    # sorting still goes by the value, not the range under it
+    th = section.find_element(By.CSS_SELECTOR, 'th[data-col="pipeline_credit"]')
+    th.click()
+    th.click()  # descending
+    first = next(tr for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")
+                 if tr.is_displayed())
+    top = ci[ci.model == "markov"].sort_values("pipeline_credit").iloc[-1]
+    assert first.text.startswith(top.channel)
+    browser.save_screenshot(str(tmp_path / "report.png"))
