@@ -108,7 +108,10 @@ def resample_weights(weight: np.ndarray, b: int, n: int, seed: int) -> np.ndarra
     >>> float(w.sum())
     4.0
     """
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(n)[b])
+    if not 0 <= b < n:
+        raise ParameterError(f"resample {b} is not one of the run's {n}")
+    # SeedSequence(seed).spawn(n)[b], without spawning the other n - 1
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b,)))
     weight = np.asarray(weight, dtype=np.int64)
     n_rows = len(weight)
     total = int(weight.sum())
