@@ -542,6 +542,9 @@ class JourneySample:
         return JourneySample(self.k, pieces, hashes, self.seen)
 
     def __add__(self, other: JourneySample) -> JourneySample:
+        if not self.hashes or not other.hashes:
+            raise TouchlineError("JourneySample: a sample that has been read cannot "
+                                 "be added to")
         last = JourneySample._last_sum
         if last is not None and last[0] is self and last[1] is other:
             return last[2]  # the same pair for every (quarter, target): add once
@@ -556,8 +559,15 @@ class JourneySample:
 
     @property
     def columnar(self) -> Columnar:
-        """The sample as one Columnar, in journey_id order."""
-        return concat_columnar(list(self.pieces))
+        """The sample as one Columnar, in journey_id order.
+
+        Built once; the pieces are let go then, so a sample that has been read
+        can no longer be added to.
+        """
+        if len(self.pieces) != 1:
+            self.pieces = [concat_columnar(self.pieces)]
+            self.hashes = []
+        return self.pieces[0]
 
 
 def _fit_sample(model: Model) -> int | None:
