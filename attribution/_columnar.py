@@ -429,10 +429,14 @@ def fnv1a64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     values = values.cast(pa.large_string())
     n = len(values)
     buffers = values.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[values.offset:
-                                                        values.offset + n + 1]
-    data = (np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None
-            else np.zeros(0, np.uint8))
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[
+        values.offset : values.offset + n + 1
+    ]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, np.uint8)
+    )
     lengths = np.diff(offsets)
     if values.null_count:
         lengths = np.where(values.is_valid().to_numpy(zero_copy_only=False), lengths, 0)
@@ -440,14 +444,15 @@ def fnv1a64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     with np.errstate(over="ignore"):
         for i in range(int(lengths.max()) if n else 0):
             live = lengths > i
-            h[live] = (h[live] ^ data[offsets[:-1][live] + i].astype(np.uint64)) \
-                * _FNV_PRIME
+            h[live] = (
+                h[live] ^ data[offsets[:-1][live] + i].astype(np.uint64)
+            ) * _FNV_PRIME
     return h
 
 
 # --------------------------------------------------------------------------- reshaping
 def take_journeys(col: Columnar, rows: np.ndarray) -> Columnar:
-    """The journeys ``rows`` of ``col`` (in that order) with their touches.
+    """Take the journeys ``rows`` of ``col`` (in that order) with their touches.
 
     Dictionaries are kept as they are, so codes keep their meaning.
     """
@@ -460,25 +465,36 @@ def take_journeys(col: Columnar, rows: np.ndarray) -> Columnar:
     return Columnar(
         journey_ids=col.journey_ids.take(pa.array(rows)),
         offsets=offsets,
-        channel=col.channel[touch], channels=col.channels,
-        ts=col.ts[touch], seq=col.seq[touch],
-        campaign=col.campaign[touch], campaigns=col.campaigns,
-        content=col.content[touch], contents=col.contents,
-        interaction=col.interaction[touch], interactions=col.interactions,
+        channel=col.channel[touch],
+        channels=col.channels,
+        ts=col.ts[touch],
+        seq=col.seq[touch],
+        campaign=col.campaign[touch],
+        campaigns=col.campaigns,
+        content=col.content[touch],
+        contents=col.contents,
+        interaction=col.interaction[touch],
+        interactions=col.interactions,
         lead_created_at=col.lead_created_at[rows],
         opportunity_created_at=col.opportunity_created_at[rows],
-        closed_at=col.closed_at[rows], won=col.won[rows],
+        closed_at=col.closed_at[rows],
+        won=col.won[rows],
         pipeline_amount=col.pipeline_amount[rows],
-        revenue_amount=col.revenue_amount[rows], weight=col.weight[rows],
+        revenue_amount=col.revenue_amount[rows],
+        weight=col.weight[rows],
         timeless=col.timeless[rows],
     )
 
 
-def _unify(codes: list[np.ndarray], dictionaries: list[np.ndarray]
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _unify(
+    codes: list[np.ndarray], dictionaries: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """One sorted dictionary for several coded columns; the codes recoded to it."""
-    merged = np.unique(np.concatenate([np.asarray(d, dtype=str) for d in dictionaries])
-                       ) if any(len(d) for d in dictionaries) else np.array([], str)
+    merged = (
+        np.unique(np.concatenate([np.asarray(d, dtype=str) for d in dictionaries]))
+        if any(len(d) for d in dictionaries)
+        else np.array([], str)
+    )
     out = []
     for c, d in zip(codes, dictionaries, strict=True):
         to = np.searchsorted(merged, np.asarray(d, dtype=str)).astype(np.int32)
@@ -486,8 +502,9 @@ def _unify(codes: list[np.ndarray], dictionaries: list[np.ndarray]
     return np.concatenate(out) if out else np.zeros(0, np.int32), merged.astype(object)
 
 
-def concat_columnar(parts: list[Columnar], *, journeys_name: str = "journeys"
-                    ) -> Columnar:
+def concat_columnar(
+    parts: list[Columnar], *, journeys_name: str = "journeys"
+) -> Columnar:
     """Put the Columnars of disjoint sets of journeys together, sorted by journey_id.
 
     The result is the Columnar of the union as :func:`build_columnar` would make it
@@ -508,19 +525,31 @@ def concat_columnar(parts: list[Columnar], *, journeys_name: str = "journeys"
         return np.concatenate([getattr(p, name) for p in parts])
 
     coded = {}
-    for codes, names in (("channel", "channels"), ("campaign", "campaigns"),
-                         ("content", "contents"), ("interaction", "interactions")):
-        coded[codes], coded[names] = _unify([getattr(p, codes) for p in parts],
-                                            [getattr(p, names) for p in parts])
+    for codes, names in (
+        ("channel", "channels"),
+        ("campaign", "campaigns"),
+        ("content", "contents"),
+        ("interaction", "interactions"),
+    ):
+        coded[codes], coded[names] = _unify(
+            [getattr(p, codes) for p in parts], [getattr(p, names) for p in parts]
+        )
     ids = pa.concat_arrays([p.journey_ids for p in parts])
     whole = Columnar(
-        journey_ids=ids, offsets=offsets, **coded,
-        ts=cat("ts"), seq=cat("seq"),
+        journey_ids=ids,
+        offsets=offsets,
+        **coded,
+        ts=cat("ts"),
+        seq=cat("seq"),
         lead_created_at=cat("lead_created_at"),
         opportunity_created_at=cat("opportunity_created_at"),
-        closed_at=cat("closed_at"), won=cat("won"),
-        pipeline_amount=cat("pipeline_amount"), revenue_amount=cat("revenue_amount"),
-        weight=cat("weight"), timeless=cat("timeless"))
+        closed_at=cat("closed_at"),
+        won=cat("won"),
+        pipeline_amount=cat("pipeline_amount"),
+        revenue_amount=cat("revenue_amount"),
+        weight=cat("weight"),
+        timeless=cat("timeless"),
+    )
     order = pc.sort_indices(ids).to_numpy()
     if (order[1:] > order[:-1]).all():
         check_unique_ids(ids, journeys_name)
@@ -529,8 +558,7 @@ def concat_columnar(parts: list[Columnar], *, journeys_name: str = "journeys"
     return take_journeys(whole, order)
 
 
-def smallest_hashes(journey_ids: pa.Array, k: int, *, ties: bool = False
-                    ) -> np.ndarray:
+def smallest_hashes(journey_ids: pa.Array, k: int, *, ties: bool = False) -> np.ndarray:
     """Rows of the ``k`` journeys whose id hashes lowest (:func:`fnv1a64`), ascending.
 
     A deterministic sample that does not depend on how the store is split: the

@@ -9,8 +9,9 @@ never needs the whole log in memory:
    make one global, sorted channel dictionary; each partition's codes are re-encoded
    against it, so channel codes, Markov state codes and per-channel sums agree
    across parts and with the in-memory engine.
-2. *Fit pass* (only when a global model such as ``markov`` is run). Each partition
-   gives the associative statistics of every global model — for Markov the
+2. *Fit pass* (only when a global or sampled model such as ``markov`` or
+   ``incremental`` is run). Each partition gives the associative statistics of
+   every global model — for Markov the
    aggregated transition counts (``Markov.count``) and the per-channel denominators
    Σ a·w of touch-level credit — which are summed (``+``) and solved once.
 3. *Credit pass.* Each partition's eligible touches are credited by every model —
@@ -35,6 +36,12 @@ How each model is run
 * A model that implements the :class:`PartitionedModel` protocol
   (``partition_stats``, ``fit_partitions``, ``partition_credit``,
   ``channel_totals``) uses the two passes with its own statistics.
+* A per-journey model with a ``fit_sample`` (``incremental``) is *sampled*: the fit
+  pass collects the ``fit_sample`` journeys whose ids hash lowest
+  (:class:`JourneySample`, the same sample its ``fit`` takes of a whole store in
+  memory), the model is fitted once on them per quarter and target, and the credit
+  pass credits every journey of every partition with it. Memory is that of the fit
+  on the sample (about 1.5 GB at the default million journeys) plus one partition.
 * Any other model (a global or fitted model without partition support) **falls back
   to loading every partition at once** for that model only: it is fitted and
   credited on the whole store in memory before the passes, and its credit column is
@@ -70,8 +77,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory, check_output_dir
-from ._columnar import (Columnar, build_columnar, concat_columnar, fnv1a64,
-                        take_journeys)
+from ._columnar import Columnar, build_columnar, concat_columnar, fnv1a64, take_journeys
 from .engine import (
     AttributionResult,
     _channel_rows,
@@ -112,13 +118,26 @@ _PART = re.compile(r"^part-\d+\.parquet$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DICTIONARY_COLUMNS = ("channel", "campaign", "content", "interaction", "source")
 #: Touch columns of the credit pass (what ``credit.parquet`` needs).
-_CREDIT_COLUMNS = ("journey_id", "ts", "seq", "channel", "campaign", "content",
-                   "interaction")
+_CREDIT_COLUMNS = (
+    "journey_id",
+    "ts",
+    "seq",
+    "channel",
+    "campaign",
+    "content",
+    "interaction",
+)
 #: Touch columns of the fit pass: eligibility and channel paths only.
 _FIT_COLUMNS = ("journey_id", "ts", "seq", "channel")
 _JOURNEY_COLUMNS = tuple(f.name for f in JOURNEY_SCHEMA)
-_OPTIONS = ("lookback_days", "quarters", "reporting_tz", "fiscal_year_start",
-            "exclude_channels", "progress")
+_OPTIONS = (
+    "lookback_days",
+    "quarters",
+    "reporting_tz",
+    "fiscal_year_start",
+    "exclude_channels",
+    "progress",
+)
 
 
 # ============================================================================ parts
@@ -144,8 +163,9 @@ class Part:
     @property
     def journeys_name(self) -> str:
         """The journeys file, for messages."""
-        return (f"{self.root.rstrip('/')}/{self.journeys}" if self.journeys
-                else "journeys")
+        return (
+            f"{self.root.rstrip('/')}/{self.journeys}" if self.journeys else "journeys"
+        )
 
 
 def _is_url(root: str) -> bool:
@@ -179,14 +199,18 @@ def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
         try:
             return pafs.FileSystem.from_uri(root)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise TouchlineError(f"{root}: cannot open this URL without fsspec "
-                                 f"({str(exc).splitlines()[0]}); install "
-                                 "'touchline[dask]' and the fsspec driver") from None
+            raise TouchlineError(
+                f"{root}: cannot open this URL without fsspec "
+                f"({str(exc).splitlines()[0]}); install "
+                "'touchline[dask]' and the fsspec driver"
+            ) from None
     try:
         fs, path = fsspec.core.url_to_fs(root)
     except (ImportError, ValueError) as exc:
-        raise TouchlineError(f"{root}: fsspec cannot open this URL ({exc}); install "
-                             "its driver, e.g. s3fs or gcsfs") from None
+        raise TouchlineError(
+            f"{root}: fsspec cannot open this URL ({exc}); install "
+            "its driver, e.g. s3fs or gcsfs"
+        ) from None
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path.rstrip("/")
 
 
@@ -214,33 +238,48 @@ def list_parts(store: str | os.PathLike | Store) -> list[Part]:
     """
     if isinstance(store, Store):
         if store.path is None:
-            return [Part(0, "", tables=(store.read_table("touches"),
-                                        store.read_table("journeys")))]
+            return [
+                Part(
+                    0,
+                    "",
+                    tables=(store.read_table("touches"), store.read_table("journeys")),
+                )
+            ]
         store = store.path
     root = str(store)
     fs, base = filesystem(root)
-    kind = {name: fs.get_file_info(f"{base}/{name}").type
-            for name in ("touches.parquet", "touches", "journeys.parquet", "journeys")}
+    kind = {
+        name: fs.get_file_info(f"{base}/{name}").type
+        for name in ("touches.parquet", "touches", "journeys.parquet", "journeys")
+    }
     if kind["touches.parquet"] == pafs.FileType.File:
         return [Part(0, root, "touches.parquet", "journeys.parquet")]
     if kind["touches"] != pafs.FileType.Directory:
-        raise SchemaError(f"{root}: not a touchline store (no touches.parquet and no "
-                          "touches/ directory); give the --out of `touchline ingest` "
-                          "or `touchline synth`")
+        raise SchemaError(
+            f"{root}: not a touchline store (no touches.parquet and no "
+            "touches/ directory); give the --out of `touchline ingest` "
+            "or `touchline synth`"
+        )
     names = {}
     for sub in ("touches", "journeys"):
         names[sub] = sorted(
-            i.base_name for i in _listdir(fs, f"{base}/{sub}")
-            if i.type == pafs.FileType.File and _PART.match(i.base_name))
+            i.base_name
+            for i in _listdir(fs, f"{base}/{sub}")
+            if i.type == pafs.FileType.File and _PART.match(i.base_name)
+        )
     if not names["touches"]:
         raise SchemaError(f"{root}/touches: holds no part-NNNNN.parquet files")
     if names["touches"] != names["journeys"]:
         odd = sorted(set(names["touches"]) ^ set(names["journeys"]))
-        raise SchemaError(f"{root}: touches/ and journeys/ hold different parts "
-                          f"({', '.join(odd[:3])} on one side only); a partitioned "
-                          "store pairs every touches part with its journeys part")
-    return [Part(i, root, f"touches/{n}", f"journeys/{n}")
-            for i, n in enumerate(names["touches"])]
+        raise SchemaError(
+            f"{root}: touches/ and journeys/ hold different parts "
+            f"({', '.join(odd[:3])} on one side only); a partitioned "
+            "store pairs every touches part with its journeys part"
+        )
+    return [
+        Part(i, root, f"touches/{n}", f"journeys/{n}")
+        for i, n in enumerate(names["touches"])
+    ]
 
 
 def is_partitioned(store: Any) -> bool:
@@ -270,8 +309,9 @@ def pick_engine(store: Any, engine: str = "auto", client: Any = None) -> str:
         On an unknown engine name.
     """
     if engine not in ENGINES:
-        raise TouchlineError(f"engine: {engine!r} is not an engine; choose from "
-                             f"{', '.join(ENGINES)}")
+        raise TouchlineError(
+            f"engine: {engine!r} is not an engine; choose from {', '.join(ENGINES)}"
+        )
     if engine != "auto":
         return engine
     if client is not None:
@@ -292,12 +332,15 @@ def _read(part: Part, which: str, columns: Sequence[str]) -> pa.Table:
         with fs.open_input_file(path) as fh:
             pf = pq.ParquetFile(fh)
             names = pf.schema_arrow.names
-            pf = pq.ParquetFile(fh, read_dictionary=[
-                c for c in _DICTIONARY_COLUMNS if c in names])
+            pf = pq.ParquetFile(
+                fh, read_dictionary=[c for c in _DICTIONARY_COLUMNS if c in names]
+            )
             return pf.read(columns=[c for c in columns if c in names])
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SchemaError(f"{part.root.rstrip('/')}/{rel}: cannot be read as Parquet "
-                          f"({str(exc).splitlines()[0]})") from None
+        raise SchemaError(
+            f"{part.root.rstrip('/')}/{rel}: cannot be read as Parquet "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
 
 
 def part_channels(part: Part) -> tuple[np.ndarray, bool]:
@@ -314,21 +357,26 @@ def part_channels(part: Part) -> tuple[np.ndarray, bool]:
     for chunk in col.chunks:
         if pa.types.is_dictionary(chunk.type):
             chunk = chunk.dictionary
-        values.append(np.asarray(pc.unique(chunk.cast(pa.string())).drop_null()
-                                 .to_pylist(), dtype=object))
+        values.append(
+            np.asarray(
+                pc.unique(chunk.cast(pa.string())).drop_null().to_pylist(), dtype=object
+            )
+        )
     if not values:
         return np.array([], dtype=object), timeless
     return np.unique(np.concatenate(values).astype(str)).astype(object), timeless
 
 
-def union_channels(a: tuple[np.ndarray, bool], b: tuple[np.ndarray, bool]
-                   ) -> tuple[np.ndarray, bool]:
+def union_channels(
+    a: tuple[np.ndarray, bool], b: tuple[np.ndarray, bool]
+) -> tuple[np.ndarray, bool]:
     """Sorted union of two channel dictionaries (the reduce step of the channels)."""
     return np.union1d(a[0].astype(str), b[0].astype(str)).astype(object), a[1] or b[1]
 
 
-def read_partition(part: Part, channels: np.ndarray,
-                   columns: Sequence[str] = _CREDIT_COLUMNS) -> Columnar:
+def read_partition(
+    part: Part, channels: np.ndarray, columns: Sequence[str] = _CREDIT_COLUMNS
+) -> Columnar:
     """Read and validate one part, channel codes re-encoded against ``channels``.
 
     Parameters
@@ -343,15 +391,19 @@ def read_partition(part: Part, channels: np.ndarray,
     -------
     Columnar
     """
-    col = build_columnar(_read(part, "touches", columns),
-                         _read(part, "journeys", _JOURNEY_COLUMNS),
-                         touches_name=part.name,
-                         journeys_name=part.journeys_name)
+    col = build_columnar(
+        _read(part, "touches", columns),
+        _read(part, "journeys", _JOURNEY_COLUMNS),
+        touches_name=part.name,
+        journeys_name=part.journeys_name,
+    )
     where = np.searchsorted(channels, col.channels).astype(np.int32)
     where = np.minimum(where, max(len(channels) - 1, 0))
     if len(col.channels) and not np.array_equal(channels[where], col.channels):
-        raise SchemaError(f"{part.name}: channel values changed while reading the "
-                          "store (it was rewritten during the run); run again")
+        raise SchemaError(
+            f"{part.name}: channel values changed while reading the "
+            "store (it was rewritten during the run); run again"
+        )
     codes = where[col.channel] if len(col.channel) else col.channel
     return replace(col, channel=codes.astype(np.int32), channels=channels)
 
@@ -374,8 +426,9 @@ class PartitionedModel(Protocol):
     def partition_stats(self, problem: Problem) -> Any:
         """Associative statistics of one partition."""
 
-    def fit_partitions(self, stats: Any, channels: np.ndarray,
-                       target: str) -> PartitionedModel:
+    def fit_partitions(
+        self, stats: Any, channels: np.ndarray, target: str
+    ) -> PartitionedModel:
         """Fit from the summed statistics; return the fitted model."""
 
     def partition_credit(self, problem: Problem) -> np.ndarray:
@@ -388,11 +441,22 @@ class PartitionedModel(Protocol):
 def _compact(counts: MarkovCounts) -> MarkovCounts:
     """Sum duplicate transitions, so reduced counts stay small."""
     pairs, sums = _aggregate((counts.src, counts.dst), counts.count)
-    ends, end_sums = _aggregate((counts.end_state,), None, counts.end_conversions,
-                                counts.end_value, counts.end_null)
-    return MarkovCounts(src=pairs[0], dst=pairs[1], count=sums[0], end_state=ends[0],
-                        end_conversions=end_sums[0], end_value=end_sums[1],
-                        end_null=end_sums[2])
+    ends, end_sums = _aggregate(
+        (counts.end_state,),
+        None,
+        counts.end_conversions,
+        counts.end_value,
+        counts.end_null,
+    )
+    return MarkovCounts(
+        src=pairs[0],
+        dst=pairs[1],
+        count=sums[0],
+        end_state=ends[0],
+        end_conversions=end_sums[0],
+        end_value=end_sums[1],
+        end_null=end_sums[2],
+    )
 
 
 @dataclass(eq=False)
@@ -411,10 +475,13 @@ class MarkovStats:
     wdenom: np.ndarray
 
     def __add__(self, other: MarkovStats) -> MarkovStats:
-        return MarkovStats(_compact(self.counts + other.counts),
-                           self.total + other.total,
-                           self.unattributed + other.unattributed,
-                           self.denom + other.denom, self.wdenom + other.wdenom)
+        return MarkovStats(
+            _compact(self.counts + other.counts),
+            self.total + other.total,
+            self.unattributed + other.unattributed,
+            self.denom + other.denom,
+            self.wdenom + other.wdenom,
+        )
 
 
 class MarkovPartitions:
@@ -440,13 +507,17 @@ class MarkovPartitions:
         value = problem.conv_value[problem.conv.row]
         w = problem.weight[problem.conv_rows][problem.conv.row].astype(np.float64)
         n = problem.n_channels
-        return MarkovStats(_compact(self.model.count(problem)), problem.total,
-                           problem.unattributed,
-                           np.bincount(ch, weights=value, minlength=n),
-                           np.bincount(ch, weights=w, minlength=n))
+        return MarkovStats(
+            _compact(self.model.count(problem)),
+            problem.total,
+            problem.unattributed,
+            np.bincount(ch, weights=value, minlength=n),
+            np.bincount(ch, weights=w, minlength=n),
+        )
 
-    def fit_partitions(self, stats: MarkovStats, channels: np.ndarray,
-                       target: str) -> MarkovPartitions:
+    def fit_partitions(
+        self, stats: MarkovStats, channels: np.ndarray, target: str
+    ) -> MarkovPartitions:
         """Solve the chain from the summed counts; fix the channel totals."""
         model = self.model.clone().fit_counts(stats.counts, channels, target)
         fitted = MarkovPartitions(model)
@@ -475,8 +546,11 @@ class MarkovPartitions:
         w = problem.weight[problem.conv_rows][problem.conv.row].astype(np.float64)
         denom, wdenom = self._denom[ch], self._wdenom[ch]
         use_value = denom > 0
-        share = np.where(use_value, value / np.where(use_value, denom, 1.0),
-                         w / np.where(wdenom > 0, wdenom, 1.0))
+        share = np.where(
+            use_value,
+            value / np.where(use_value, denom, 1.0),
+            w / np.where(wdenom > 0, wdenom, 1.0),
+        )
         return share * self._by_channel[ch]
 
     def channel_totals(self) -> tuple[np.ndarray, float]:
@@ -521,9 +595,10 @@ class JourneySample:
 
     @classmethod
     def of(cls, columnar: Columnar, k: int) -> JourneySample:
-        """The lowest-hashing ``k`` journeys of one partition (ties kept)."""
-        return cls(k, [columnar], [fnv1a64(columnar.journey_ids)],
-                   columnar.n_journeys)._keep_lowest()
+        """Take the lowest-hashing ``k`` journeys of one partition (ties kept)."""
+        return cls(
+            k, [columnar], [fnv1a64(columnar.journey_ids)], columnar.n_journeys
+        )._keep_lowest()
 
     def _keep_lowest(self) -> JourneySample:
         n = sum(len(h) for h in self.hashes)
@@ -543,15 +618,19 @@ class JourneySample:
 
     def __add__(self, other: JourneySample) -> JourneySample:
         if not self.hashes or not other.hashes:
-            raise TouchlineError("JourneySample: a sample that has been read cannot "
-                                 "be added to")
+            raise TouchlineError(
+                "JourneySample: a sample that has been read cannot be added to"
+            )
         last = JourneySample._last_sum
         if last is not None and last[0] is self and last[1] is other:
             return last[2]  # the same pair for every (quarter, target): add once
         JourneySample._last_sum = None
-        out = JourneySample(self.k, self.pieces + other.pieces,
-                            self.hashes + other.hashes,
-                            self.seen + other.seen)._keep_lowest()
+        out = JourneySample(
+            self.k,
+            self.pieces + other.pieces,
+            self.hashes + other.hashes,
+            self.seen + other.seen,
+        )._keep_lowest()
         JourneySample._last_sum = (self, other, out)
         return out
 
@@ -576,19 +655,28 @@ def _fit_sample(model: Model) -> int | None:
 
 
 def model_plan(model: Model) -> str:
-    """How a model runs on partitions: ``journey``, ``partitioned``, ``sampled`` or
-    ``whole``.
+    """Say how a model runs on partitions.
 
-    See the module docstring.
+    ``journey``, ``partitioned``, ``sampled`` or ``whole``: see the module docstring.
     """
     cls = type(model)
     if model.per_journey and _fit_sample(model) is not None:
         return "sampled"
-    if all(callable(getattr(model, m, None)) for m in (
-            "partition_stats", "fit_partitions", "partition_credit", "channel_totals")):
+    if all(
+        callable(getattr(model, m, None))
+        for m in (
+            "partition_stats",
+            "fit_partitions",
+            "partition_credit",
+            "channel_totals",
+        )
+    ):
         return "partitioned"
-    if isinstance(model, Markov) and cls.fit is Markov.fit and \
-            cls._credit is Markov._credit:
+    if (
+        isinstance(model, Markov)
+        and cls.fit is Markov.fit
+        and cls._credit is Markov._credit
+    ):
         return "partitioned"
     if model.per_journey and cls.fit is Model.fit:
         return "journey"
@@ -596,8 +684,9 @@ def model_plan(model: Model) -> str:
 
 
 def _adapter(model: Model) -> Any:
-    if isinstance(model, Markov) and not callable(getattr(model, "partition_stats",
-                                                          None)):
+    if isinstance(model, Markov) and not callable(
+        getattr(model, "partition_stats", None)
+    ):
         return MarkovPartitions(model)
     return _Direct(model)
 
@@ -620,10 +709,13 @@ class SliceStats:
     @classmethod
     def of(cls, problem: Problem) -> SliceStats:
         """Take the totals of one partition's problem."""
-        return cls(total=problem.total, unattributed=problem.unattributed,
-                   journeys=len(problem.journey),
-                   converting=int(problem.converting.sum()),
-                   present=problem.channels_present.copy())
+        return cls(
+            total=problem.total,
+            unattributed=problem.unattributed,
+            journeys=len(problem.journey),
+            converting=int(problem.converting.sum()),
+            present=problem.channels_present.copy(),
+        )
 
     def __add__(self, other: SliceStats) -> SliceStats:
         def merge(a: dict, b: dict) -> dict:
@@ -632,15 +724,24 @@ class SliceStats:
                 out[k] = out[k] + v if k in out else v
             return out
 
-        present = (other.present if self.present is None else self.present
-                   if other.present is None else self.present | other.present)
-        return SliceStats(self.total + other.total,
-                          self.unattributed + other.unattributed,
-                          self.journeys + other.journeys,
-                          self.converting + other.converting, present,
-                          merge(self.by_channel, other.by_channel),
-                          merge(self.extra, other.extra),
-                          merge(self.pseudo, other.pseudo), merge(self.fit, other.fit))
+        present = (
+            other.present
+            if self.present is None
+            else self.present
+            if other.present is None
+            else self.present | other.present
+        )
+        return SliceStats(
+            self.total + other.total,
+            self.unattributed + other.unattributed,
+            self.journeys + other.journeys,
+            self.converting + other.converting,
+            present,
+            merge(self.by_channel, other.by_channel),
+            merge(self.extra, other.extra),
+            merge(self.pseudo, other.pseudo),
+            merge(self.fit, other.fit),
+        )
 
 
 PartStats = dict[tuple[int, str], SliceStats]
@@ -672,11 +773,19 @@ class RunSpec:
         """Every (quarter index, target, problem) of one partition, in run order."""
         for qi, quarter in enumerate(self.quarters):
             for target in self.targets:
-                yield qi, target, build_problem(
-                    columnar, target, lookback_days=self.lookback_days,
-                    quarter=quarter, reporting_tz=self.reporting_tz,
-                    fiscal_year_start=self.fiscal_year_start,
-                    exclude_channels=self.exclude_channels)
+                yield (
+                    qi,
+                    target,
+                    build_problem(
+                        columnar,
+                        target,
+                        lookback_days=self.lookback_days,
+                        quarter=quarter,
+                        reporting_tz=self.reporting_tz,
+                        fiscal_year_start=self.fiscal_year_start,
+                        exclude_channels=self.exclude_channels,
+                    ),
+                )
 
     def global_models(self) -> list[Model]:
         """Return the models fitted from summed statistics."""
@@ -689,8 +798,12 @@ def fit_partition(part: Part, spec: RunSpec) -> PartStats:
     columnar = read_partition(part, spec.channels, _FIT_COLUMNS)
     out: PartStats = {}
     models = spec.global_models()
-    samples = {k: JourneySample.of(columnar, k) for k in
-               {_fit_sample(m) for m in spec.models if spec.plans[m.name] == "sampled"}}
+    samples = {
+        k: JourneySample.of(columnar, k)
+        for k in {
+            _fit_sample(m) for m in spec.models if spec.plans[m.name] == "sampled"
+        }
+    }
     for qi, target, problem in spec.problems(columnar):
         s = SliceStats()
         for model in models:
@@ -702,29 +815,38 @@ def fit_partition(part: Part, spec: RunSpec) -> PartStats:
     return out
 
 
-def fit_sampled(model: Model, sample: JourneySample, spec: RunSpec, qi: int,
-                target: str) -> Model:
+def fit_sampled(
+    model: Model, sample: JourneySample, spec: RunSpec, qi: int, target: str
+) -> Model:
     """Fit a ``sampled`` model on its sample, as the in-memory engine would.
 
     The model's ``fit`` narrows the sample to its lowest ``k`` journeys exactly as
     it samples a whole store, so both engines fit on the same journeys.
     """
     quarter = spec.quarters[qi]
-    problem = build_problem(sample.columnar, target, lookback_days=spec.lookback_days,
-                            quarter=quarter, reporting_tz=spec.reporting_tz,
-                            fiscal_year_start=spec.fiscal_year_start,
-                            exclude_channels=spec.exclude_channels)
+    problem = build_problem(
+        sample.columnar,
+        target,
+        lookback_days=spec.lookback_days,
+        quarter=quarter,
+        reporting_tz=spec.reporting_tz,
+        fiscal_year_start=spec.fiscal_year_start,
+        exclude_channels=spec.exclude_channels,
+    )
     fitted = model.clone().fit(problem)
     if sample.seen > sample.k and hasattr(fitted, "_diagnostics"):
-        fitted.sampled_ = {"journeys": min(sample.k, problem.columnar.n_journeys),
-                           "of": sample.seen}
+        fitted.sampled_ = {
+            "journeys": min(sample.k, problem.columnar.n_journeys),
+            "of": sample.seen,
+        }
         fitted._diagnostics["fit_sample"] = dict(fitted.sampled_)
     release = getattr(fitted, "release_fit_data", None)
     return release() if callable(release) else fitted
 
 
-def credit_partition(part: Part, spec: RunSpec, fitted: dict[tuple[int, str, str], Any]
-                     ) -> tuple[list[tuple[int, str, pa.Table]], PartStats]:
+def credit_partition(
+    part: Part, spec: RunSpec, fitted: dict[tuple[int, str, str], Any]
+) -> tuple[list[tuple[int, str, pa.Table]], PartStats]:
     """Map step of the credit pass: credit rows and channel sums of one partition.
 
     Parameters
@@ -751,8 +873,11 @@ def credit_partition(part: Part, spec: RunSpec, fitted: dict[tuple[int, str, str
             name = spec_model.name
             plan = spec.plans[name]
             if plan in ("journey", "sampled"):
-                mc = (spec_model.clone().fit(problem) if plan == "journey"
-                      else fitted[(qi, target, name)]).credit(problem)
+                mc = (
+                    spec_model.clone().fit(problem)
+                    if plan == "journey"
+                    else fitted[(qi, target, name)]
+                ).credit(problem)
                 columns[name] = mc.touch
                 s.by_channel[name] = np.asarray(mc.by_channel, dtype=np.float64)
                 s.extra[name] = float(mc.unattributed)
@@ -774,8 +899,9 @@ class LocalExecutor:
     def __init__(self, progress: Any = None) -> None:
         self.progress = progress
 
-    def map_reduce(self, fn: Callable, parts: Sequence[Part], combine: Callable,
-                   *args: Any) -> Any:
+    def map_reduce(
+        self, fn: Callable, parts: Sequence[Part], combine: Callable, *args: Any
+    ) -> Any:
         """``combine`` the results of ``fn(part, *args)`` over all parts."""
         out = None
         for part in parts:
@@ -784,8 +910,9 @@ class LocalExecutor:
             self._tick()
         return out
 
-    def map_ordered(self, fn: Callable, parts: Sequence[Part], *args: Any
-                    ) -> Iterator[Any]:
+    def map_ordered(
+        self, fn: Callable, parts: Sequence[Part], *args: Any
+    ) -> Iterator[Any]:
         """Yield ``fn(part, *args)`` part by part, in part order."""
         for part in parts:
             yield fn(part, *args)
@@ -824,8 +951,9 @@ class _ParquetSink:
         self.path = path
         self.writer: pq.ParquetWriter | None = None
         self.empty: pa.Table | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1,
-                                        thread_name_prefix="touchline-writer")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="touchline-writer"
+        )
         self._pending: Future | None = None
 
     def _wait(self) -> None:
@@ -852,8 +980,11 @@ class _ParquetSink:
             if self.writer is not None:
                 self.writer.close()
         if self.writer is None:
-            pq.write_table(self.empty if self.empty is not None else pa.table({}),
-                           self.path, compression="zstd")
+            pq.write_table(
+                self.empty if self.empty is not None else pa.table({}),
+                self.path,
+                compression="zstd",
+            )
 
 
 # ======================================================================= whole store
@@ -868,8 +999,9 @@ class _WholeStore:
     effect_rows: dict[tuple[int, str, str], pd.DataFrame]
     models: dict[tuple[int, str, str], Model]
 
-    def fill(self, qi: int, target: str, table: pa.Table,
-             names: Iterable[str]) -> pa.Table:
+    def fill(
+        self, qi: int, target: str, table: pa.Table, names: Iterable[str]
+    ) -> pa.Table:
         """Put the whole-store credit of ``names`` into a partition's credit rows."""
         names = list(names)
         if not names or table.num_rows == 0:
@@ -881,17 +1013,23 @@ class _WholeStore:
         touch = self.offsets[rows] + table.column("touch_index").to_numpy()
         for name in names:
             i = table.schema.get_field_index(name)
-            table = table.set_column(i, name, pa.array(self.dense[(qi, target, name)][
-                touch]))
+            table = table.set_column(
+                i, name, pa.array(self.dense[(qi, target, name)][touch])
+            )
         return table
 
 
-def _whole_store(parts: Sequence[Part], spec: RunSpec, models: list[Model]
-                 ) -> _WholeStore:
-    touches = pa.concat_tables([_read(p, "touches", _CREDIT_COLUMNS) for p in parts],
-                               promote_options="permissive")
-    journeys = pa.concat_tables([_read(p, "journeys", _JOURNEY_COLUMNS) for p in parts],
-                                promote_options="permissive")
+def _whole_store(
+    parts: Sequence[Part], spec: RunSpec, models: list[Model]
+) -> _WholeStore:
+    touches = pa.concat_tables(
+        [_read(p, "touches", _CREDIT_COLUMNS) for p in parts],
+        promote_options="permissive",
+    )
+    journeys = pa.concat_tables(
+        [_read(p, "journeys", _JOURNEY_COLUMNS) for p in parts],
+        promote_options="permissive",
+    )
     columnar = Store(touches, journeys).columnar()
     del touches, journeys
     out = _WholeStore(columnar.journey_ids, columnar.offsets, {}, {}, {}, {})
@@ -903,9 +1041,13 @@ def _whole_store(parts: Sequence[Part], spec: RunSpec, models: list[Model]
             dense = np.zeros(columnar.n_touches)
             dense[problem.conv.touch] = mc.touch
             out.dense[key] = dense
-            out.channel_rows[key] = _channel_rows(problem, model.name, mc.by_channel,
-                                                  mc.unattributed,
-                                                  getattr(mc, "extra", {}))
+            out.channel_rows[key] = _channel_rows(
+                problem,
+                model.name,
+                mc.by_channel,
+                mc.unattributed,
+                getattr(mc, "extra", {}),
+            )
             if isinstance(model, Markov):
                 out.effect_rows[key] = _effect_rows(problem, model)
             out.models[key] = model
@@ -942,20 +1084,32 @@ def _input_hashes(store: Any, parts: Sequence[Part]) -> dict[str, str]:
             with fs.open_input_stream(info.path) as fh:
                 while block := fh.read(1 << 20):
                     digest.update(block)
-            out[info.path[len(base):].lstrip("/")] = digest.hexdigest()
+            out[info.path[len(base) :].lstrip("/")] = digest.hexdigest()
     return out
 
 
-def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
-         engine: str, executor_factory: Callable[[Any], Any], lookback_days: float,
-         quarters: str | Sequence[str] | None, reporting_tz: str,
-         fiscal_year_start: int, exclude_channels: Iterable[str], progress: bool,
-         warn_level: int = 4
-         ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict, list[dict]]:
-    model_specs, implicit, targets, quarter_list = _resolve_run(models, targets,
-                                                                quarters)
-    if isinstance(store, tuple) or (isinstance(store, (str, os.PathLike))
-                                    and not _is_url(str(store))):
+def _run(
+    store: Any,
+    models: Any,
+    targets: str | Sequence[str],
+    *,
+    sink: Any,
+    engine: str,
+    executor_factory: Callable[[Any], Any],
+    lookback_days: float,
+    quarters: str | Sequence[str] | None,
+    reporting_tz: str,
+    fiscal_year_start: int,
+    exclude_channels: Iterable[str],
+    progress: bool,
+    warn_level: int = 4,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict, list[dict]]:
+    model_specs, implicit, targets, quarter_list = _resolve_run(
+        models, targets, quarters
+    )
+    if isinstance(store, tuple) or (
+        isinstance(store, (str, os.PathLike)) and not _is_url(str(store))
+    ):
         store = open_store(store)
     parts = list_parts(store)
     plans = {m.name: model_plan(m) for m in model_specs}
@@ -965,13 +1119,20 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
         executor = executor_factory(bar)
         bar.set_description("channels")
         channels, timeless = executor.map_reduce(part_channels, parts, union_channels)
-        model_specs = _leave_out_timed(model_specs, implicit, timeless,
-                                       stacklevel=warn_level)
-        spec = RunSpec(models=model_specs, plans=plans, targets=targets,
-                       quarters=quarter_list, channels=channels,
-                       lookback_days=lookback_days, reporting_tz=reporting_tz,
-                       fiscal_year_start=fiscal_year_start,
-                       exclude_channels=tuple(exclude_channels))
+        model_specs = _leave_out_timed(
+            model_specs, implicit, timeless, stacklevel=warn_level
+        )
+        spec = RunSpec(
+            models=model_specs,
+            plans=plans,
+            targets=targets,
+            quarters=quarter_list,
+            channels=channels,
+            lookback_days=lookback_days,
+            reporting_tz=reporting_tz,
+            fiscal_year_start=fiscal_year_start,
+            exclude_channels=tuple(exclude_channels),
+        )
         whole_models = [m for m in model_specs if plans[m.name] == "whole"]
         whole = _whole_store(parts, spec, whole_models) if whole_models else None
         fitted: dict[tuple[int, str, str], Any] = {}
@@ -982,17 +1143,20 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
             for (qi, target), s in stats.items():
                 for m in spec.global_models():
                     fitted[(qi, target, m.name)] = _adapter(m).fit_partitions(
-                        s.fit[m.name], channels, target)
+                        s.fit[m.name], channels, target
+                    )
                 for m in spec.models:
                     if plans[m.name] == "sampled":
                         fitted[(qi, target, m.name)] = fit_sampled(
-                            m, s.fit.pop(m.name), spec, qi, target)
+                            m, s.fit.pop(m.name), spec, qi, target
+                        )
             del stats
         bar.set_description("credit")
         totals_stats: PartStats = {}
         whole_names = [m.name for m in whole_models]
-        for tables, part_stats in executor.map_ordered(credit_partition, parts, spec,
-                                                       fitted):
+        for tables, part_stats in executor.map_ordered(
+            credit_partition, parts, spec, fitted
+        ):
             for qi, target, table in tables:
                 if whole is not None:
                     table = whole.fill(qi, target, table, whole_names)
@@ -1013,11 +1177,20 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
                 raise TouchlineError(
                     f"--quarter {quarter}: this store holds timeless aggregated "
                     "paths, which have no dates and so no quarter; run without "
-                    "--quarter")
-            summary = _Summary(channels=channels, channels_present=(
-                s.present if s.present is not None else np.zeros(len(channels), bool)),
-                total=s.total, unattributed=s.unattributed, target=target,
-                quarter=label)
+                    "--quarter"
+                )
+            summary = _Summary(
+                channels=channels,
+                channels_present=(
+                    s.present
+                    if s.present is not None
+                    else np.zeros(len(channels), bool)
+                ),
+                total=s.total,
+                unattributed=s.unattributed,
+                target=target,
+                quarter=label,
+            )
             for spec_model in model_specs:
                 name = spec_model.name
                 key = (qi, target, name)
@@ -1029,39 +1202,65 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
                     fitted_models[(name, target, label)] = whole.models[key]
                     continue
                 if plans[name] in ("journey", "sampled"):
-                    model = fitted[key] if plans[name] == "sampled" else \
-                        spec_model.clone()
+                    model = (
+                        fitted[key] if plans[name] == "sampled" else spec_model.clone()
+                    )
                     model.fitted_target_ = target
                     by_channel = s.by_channel.get(name, np.zeros(len(channels)))
                     extra = s.extra.get(name, 0.0)
-                    pseudo = {row: v for (n, row), v in s.pseudo.items()
-                              if n == name}
+                    pseudo = {row: v for (n, row), v in s.pseudo.items() if n == name}
                 else:
                     adapter = fitted[key]
                     model = adapter.model
                     by_channel, extra, *more = adapter.channel_totals()
                     pseudo = more[0] if more else {}
-                channel_parts.append(_channel_rows(summary, name, by_channel, extra,
-                                                   pseudo))
+                channel_parts.append(
+                    _channel_rows(summary, name, by_channel, extra, pseudo)
+                )
                 if isinstance(model, Markov):
                     effect_parts.append(_effect_rows(summary, model))
                 fitted_models[(name, target, label)] = model
             for name in [m.name for m in model_specs]:
                 model = fitted_models[(name, target, label)]
                 if plans[name] != "journey" and hasattr(model, "diagnostics"):
-                    diagnostics.append({"model": name, "target": target,
-                                        "quarter": label, **model.diagnostics()})
-            totals.append({"target": target, "quarter": label, "total": s.total,
-                           "unattributed": s.unattributed, "journeys": s.journeys,
-                           "converting": s.converting})
+                    diagnostics.append(
+                        {
+                            "model": name,
+                            "target": target,
+                            "quarter": label,
+                            **model.diagnostics(),
+                        }
+                    )
+            totals.append(
+                {
+                    "target": target,
+                    "quarter": label,
+                    "total": s.total,
+                    "unattributed": s.unattributed,
+                    "journeys": s.journeys,
+                    "converting": s.converting,
+                }
+            )
     channel_credit = pd.concat(channel_parts, ignore_index=True)
-    removal_effects = (pd.concat(effect_parts, ignore_index=True) if effect_parts else
-                       pd.DataFrame({"channel": pd.Series(dtype=object),
-                                     "target": pd.Series(dtype=object),
-                                     "quarter": pd.Series(dtype=object),
-                                     "removal_effect": pd.Series(dtype=float)}))
-    where = (str(store.path) if isinstance(store, Store) and store.path
-             else None if isinstance(store, Store) else str(store))
+    removal_effects = (
+        pd.concat(effect_parts, ignore_index=True)
+        if effect_parts
+        else pd.DataFrame(
+            {
+                "channel": pd.Series(dtype=object),
+                "target": pd.Series(dtype=object),
+                "quarter": pd.Series(dtype=object),
+                "removal_effect": pd.Series(dtype=float),
+            }
+        )
+    )
+    where = (
+        str(store.path)
+        if isinstance(store, Store) and store.path
+        else None
+        if isinstance(store, Store)
+        else str(store)
+    )
     run = {
         "touchline_version": _version(),
         "models": [m.describe() for m in model_specs],
@@ -1084,8 +1283,9 @@ def _run(store: Any, models: Any, targets: str | Sequence[str], *, sink: Any,
     return channel_credit, removal_effects, fitted_models, run, totals
 
 
-def _executor_factory(engine: str, client: Any, scheduler: str | None
-                      ) -> tuple[Callable[[Any], Any], Callable[[], None]]:
+def _executor_factory(
+    engine: str, client: Any, scheduler: str | None
+) -> tuple[Callable[[Any], Any], Callable[[], None]]:
     if engine == "dask":
         from ._dask import dask_executor
 
@@ -1096,14 +1296,22 @@ def _executor_factory(engine: str, client: Any, scheduler: str | None
 def _check_options(options: dict[str, Any]) -> None:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
-        raise TouchlineError(f"{', '.join(unknown)}: not supported by the streaming "
-                             "and dask engines yet; use engine='memory'")
+        raise TouchlineError(
+            f"{', '.join(unknown)}: not supported by the streaming "
+            "and dask engines yet; use engine='memory'"
+        )
 
 
-def attribute_partitioned(store: Any, models: Any = "all",
-                          targets: str | Sequence[str] = ("pipeline", "revenue"), *,
-                          engine: str = "streaming", client: Any = None,
-                          scheduler: str | None = None, **options: Any) -> Any:
+def attribute_partitioned(
+    store: Any,
+    models: Any = "all",
+    targets: str | Sequence[str] = ("pipeline", "revenue"),
+    *,
+    engine: str = "streaming",
+    client: Any = None,
+    scheduler: str | None = None,
+    **options: Any,
+) -> Any:
     """Attribute a store partition by partition; the API twin of :func:`attribute`.
 
     ``attribution.attribute`` calls this for partitioned stores (or with
@@ -1138,25 +1346,49 @@ def attribute_partitioned(store: Any, models: Any = "all",
     sink = _TableSink()
     try:
         channel_credit, effects, fitted, run, totals = _run(
-            store, models, targets, sink=sink, engine=engine, executor_factory=factory,
-            **_defaults(options))
+            store,
+            models,
+            targets,
+            sink=sink,
+            engine=engine,
+            executor_factory=factory,
+            **_defaults(options),
+        )
     finally:
         close()
-    return AttributionResult(credit_table=sink.table(), channel_credit=channel_credit,
-                             removal_effects=effects, models=fitted, run=run,
-                             totals=pd.DataFrame(totals))
+    return AttributionResult(
+        credit_table=sink.table(),
+        channel_credit=channel_credit,
+        removal_effects=effects,
+        models=fitted,
+        run=run,
+        totals=pd.DataFrame(totals),
+    )
 
 
 def _defaults(options: dict[str, Any]) -> dict[str, Any]:
-    return {"lookback_days": 365, "quarters": None, "reporting_tz": "UTC",
-            "fiscal_year_start": 1, "exclude_channels": (), "progress": False,
-            **options}
+    return {
+        "lookback_days": 365,
+        "quarters": None,
+        "reporting_tz": "UTC",
+        "fiscal_year_start": 1,
+        "exclude_channels": (),
+        "progress": False,
+        **options,
+    }
 
 
-def attribute_to_dir(store: Any, out: str | os.PathLike, models: Any = "all",
-                     targets: str | Sequence[str] = ("pipeline", "revenue"), *,
-                     engine: str = "auto", client: Any = None,
-                     scheduler: str | None = None, **options: Any) -> Path:
+def attribute_to_dir(
+    store: Any,
+    out: str | os.PathLike,
+    models: Any = "all",
+    targets: str | Sequence[str] = ("pipeline", "revenue"),
+    *,
+    engine: str = "auto",
+    client: Any = None,
+    scheduler: str | None = None,
+    **options: Any,
+) -> Path:
     """Attribute a store and write the outputs to ``out``, streaming the credit rows.
 
     Writes ``credit.parquet``, ``channel_credit.parquet``, ``removal_effects.parquet``
@@ -1208,8 +1440,12 @@ def attribute_to_dir(store: Any, out: str | os.PathLike, models: Any = "all",
 
     from .engine import attribute
 
-    if options.get("intervals") and engine == "auto" and client is None and \
-            scheduler is None:
+    if (
+        options.get("intervals")
+        and engine == "auto"
+        and client is None
+        and scheduler is None
+    ):
         engine = "memory"  # bootstrap intervals resample the whole store in memory
     chosen = pick_engine(store, engine, client if client is not None else scheduler)
     if chosen == "memory":
@@ -1224,14 +1460,22 @@ def attribute_to_dir(store: Any, out: str | os.PathLike, models: Any = "all",
             sink = _ParquetSink(tmp / "credit.parquet")
             try:
                 channel_credit, effects, _, run, _ = _run(
-                    store, models, targets, sink=sink, engine=chosen,
-                    executor_factory=factory, warn_level=3, **_defaults(options))
+                    store,
+                    models,
+                    targets,
+                    sink=sink,
+                    engine=chosen,
+                    executor_factory=factory,
+                    warn_level=3,
+                    **_defaults(options),
+                )
             finally:
                 sink.close()
             _write(_to_arrow(channel_credit), tmp / "channel_credit.parquet")
             _write(_to_arrow(effects), tmp / "removal_effects.parquet")
-            (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True)
-                                          + "\n")
+            (tmp / "run.json").write_text(
+                json.dumps(run, indent=2, sort_keys=True) + "\n"
+            )
     finally:
         close()
     return Path(out)

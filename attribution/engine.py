@@ -45,20 +45,34 @@ from .store import Store, open_store
 __all__ = ["UNATTRIBUTED", "AttributionResult", "attribute"]
 
 UNATTRIBUTED = "(unattributed)"
-_CREDIT_KEYS = ["journey_id", "touch_index", "ts", "channel", "campaign", "content",
-                "interaction", "target", "quarter", "weight"]
+_CREDIT_KEYS = [
+    "journey_id",
+    "touch_index",
+    "ts",
+    "channel",
+    "campaign",
+    "content",
+    "interaction",
+    "target",
+    "quarter",
+    "weight",
+]
 #: Columns of ``AttributionResult.credit_draws`` and ``credit_draws.parquet``.
 DRAW_COLUMNS = ["model", "target", "quarter", "channel", "draw", "credit"]
 
 
 def empty_draws() -> pd.DataFrame:
     """Return an empty ``credit_draws`` table (a run without intervals)."""
-    return pd.DataFrame({"model": pd.Series(dtype=object),
-                         "target": pd.Series(dtype=object),
-                         "quarter": pd.Series(dtype=object),
-                         "channel": pd.Series(dtype=object),
-                         "draw": pd.Series(dtype=np.int64),
-                         "credit": pd.Series(dtype=np.float64)})
+    return pd.DataFrame(
+        {
+            "model": pd.Series(dtype=object),
+            "target": pd.Series(dtype=object),
+            "quarter": pd.Series(dtype=object),
+            "channel": pd.Series(dtype=object),
+            "draw": pd.Series(dtype=np.int64),
+            "credit": pd.Series(dtype=np.float64),
+        }
+    )
 
 
 @dataclass(eq=False)
@@ -108,52 +122,70 @@ class AttributionResult:
             The key columns of ``credit`` plus ``model`` and ``credit``.
         """
         models = self.run["model_columns"]
-        return self.credit.melt(id_vars=_CREDIT_KEYS, value_vars=models, var_name="model",
-                                value_name="credit")
+        return self.credit.melt(
+            id_vars=_CREDIT_KEYS,
+            value_vars=models,
+            var_name="model",
+            value_name="credit",
+        )
 
     @property
     def graphs(self) -> dict[tuple[str, str], Any]:
         """Fitted Markov graphs (``networkx.DiGraph``) by (target, quarter)."""
-        return {(t, q): m.graph_ for (name, t, q), m in self.models.items()
-                if isinstance(m, Markov) and name == "markov"}
+        return {
+            (t, q): m.graph_
+            for (name, t, q), m in self.models.items()
+            if isinstance(m, Markov) and name == "markov"
+        }
 
     @property
     def graph(self) -> Any:
         """The fitted Markov graph, when the run has exactly one."""
         graphs = self.graphs
         if len(graphs) != 1:
-            raise TouchlineError(f"this run has {len(graphs)} Markov graphs; use "
-                                 ".graphs[(target, quarter)]")
+            raise TouchlineError(
+                f"this run has {len(graphs)} Markov graphs; use "
+                ".graphs[(target, quarter)]"
+            )
         return next(iter(graphs.values()))
 
     def to_dir(self, out: str | os.PathLike) -> Path:
-        """Write ``credit.parquet``, ``channel_credit.parquet``,
-        ``removal_effects.parquet`` and ``run.json`` atomically into ``out``.
+        """Write the run's files atomically into ``out``.
 
-        A run with intervals also writes ``credit_draws.parquet``.
+        ``credit.parquet``, ``channel_credit.parquet``, ``removal_effects.parquet``
+        and ``run.json``; a run with intervals also writes ``credit_draws.parquet``.
         """
         with atomic_directory(out) as tmp:
             _write(self.credit_table, tmp / "credit.parquet")
             _write(_to_arrow(self.channel_credit), tmp / "channel_credit.parquet")
             _write(_to_arrow(self.removal_effects), tmp / "removal_effects.parquet")
             if "intervals" in self.run:
-                _write(_to_arrow(self.credit_draws[DRAW_COLUMNS]),
-                       tmp / "credit_draws.parquet")
-            (tmp / "run.json").write_text(json.dumps(self.run, indent=2, sort_keys=True)
-                                          + "\n")
+                _write(
+                    _to_arrow(self.credit_draws[DRAW_COLUMNS]),
+                    tmp / "credit_draws.parquet",
+                )
+            (tmp / "run.json").write_text(
+                json.dumps(self.run, indent=2, sort_keys=True) + "\n"
+            )
         return Path(out)
 
     def _repr_html_(self) -> str:
-        table = self.channel_credit.pivot_table(index=["target", "quarter", "channel"],
-                                                columns="model", values="credit",
-                                                sort=False)
+        table = self.channel_credit.pivot_table(
+            index=["target", "quarter", "channel"],
+            columns="model",
+            values="credit",
+            sort=False,
+        )
         return "<h4>touchline attribution: credit by channel</h4>" + table.to_html(
-            float_format=lambda v: f"{v:,.2f}")
+            float_format=lambda v: f"{v:,.2f}"
+        )
 
     def __repr__(self) -> str:
-        return (f"AttributionResult(models={self.run['model_columns']}, targets="
-                f"{self.run['targets']}, quarters={self.run['quarters']}, "
-                f"credit rows={self.credit_table.num_rows})")
+        return (
+            f"AttributionResult(models={self.run['model_columns']}, targets="
+            f"{self.run['targets']}, quarters={self.run['quarters']}, "
+            f"credit rows={self.credit_table.num_rows})"
+        )
 
 
 def _write(table: pa.Table, path: Path) -> None:
@@ -164,9 +196,9 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
-def _resolve_run(models: Any, targets: str | Sequence[str],
-                 quarters: str | Sequence[str] | None
-                 ) -> tuple[list[Model], set[str], list[str], list[str | None]]:
+def _resolve_run(
+    models: Any, targets: str | Sequence[str], quarters: str | Sequence[str] | None
+) -> tuple[list[Model], set[str], list[str], list[str | None]]:
     """Check a run's models, targets and quarters; both engines start here.
 
     Returns the model objects, the names that came in through ``"all"``, the
@@ -176,28 +208,39 @@ def _resolve_run(models: Any, targets: str | Sequence[str],
     targets = [targets] if isinstance(targets, str) else list(targets)
     for t in targets:
         if t not in TARGETS:
-            raise TouchlineError(f"target: {t!r} is not a credit target; choose from "
-                                 f"{', '.join(TARGETS)}")
+            raise TouchlineError(
+                f"target: {t!r} is not a credit target; choose from "
+                f"{', '.join(TARGETS)}"
+            )
     if len(set(targets)) != len(targets):
         raise TouchlineError("target: a target is given twice")
     quarter_list: list[str | None] = (
-        [None] if quarters is None else [quarters] if isinstance(quarters, str)
-        else list(quarters) or [None])
+        [None]
+        if quarters is None
+        else [quarters]
+        if isinstance(quarters, str)
+        else list(quarters) or [None]
+    )
     for q in quarter_list:
         if q is not None:
             parse_quarter(q)
     return model_specs, set(implicit), targets, quarter_list
 
 
-def _leave_out_timed(model_specs: list[Model], implicit: set[str], timeless: bool,
-                     stacklevel: int) -> list[Model]:
+def _leave_out_timed(
+    model_specs: list[Model], implicit: set[str], timeless: bool, stacklevel: int
+) -> list[Model]:
     """``all`` on timeless aggregated paths leaves out the models that need time."""
-    skipped = [m.name for m in model_specs
-               if timeless and m.needs_time and m.name in implicit]
+    skipped = [
+        m.name for m in model_specs if timeless and m.needs_time and m.name in implicit
+    ]
     if skipped:
-        warnings.warn(f"{', '.join(skipped)} left out of 'all': the store holds "
-                      "timeless aggregated paths", TouchlineWarning,
-                      stacklevel=stacklevel + 1)
+        warnings.warn(
+            f"{', '.join(skipped)} left out of 'all': the store holds "
+            "timeless aggregated paths",
+            TouchlineWarning,
+            stacklevel=stacklevel + 1,
+        )
     return [m for m in model_specs if m.name not in skipped]
 
 
@@ -225,22 +268,33 @@ def _resolve_models(
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise TouchlineError(f"models: {', '.join(dupes)} given twice; each model is one "
-                             "credit column, so run differently parameterised copies in "
-                             "separate runs")
+        raise TouchlineError(
+            f"models: {', '.join(dupes)} given twice; each model is one "
+            "credit column, so run differently parameterised copies in "
+            "separate runs"
+        )
     if not out:
         raise TouchlineError("models: no model given; name one or more, or 'all'")
     return out, implicit
 
 
-def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame],
-              models: str | Model | Iterable[str | Model] = "all",
-              targets: str | Sequence[str] = ("pipeline", "revenue"), *,
-              lookback_days: float = 365, quarters: str | Sequence[str] | None = None,
-              reporting_tz: str = "UTC", fiscal_year_start: int = 1,
-              exclude_channels: Iterable[str] = (), progress: bool = False,
-              engine: str = "auto", client: Any = None, intervals: int = 0,
-              interval_level: float = 0.95, seed: int = 0) -> AttributionResult:
+def attribute(
+    store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame],
+    models: str | Model | Iterable[str | Model] = "all",
+    targets: str | Sequence[str] = ("pipeline", "revenue"),
+    *,
+    lookback_days: float = 365,
+    quarters: str | Sequence[str] | None = None,
+    reporting_tz: str = "UTC",
+    fiscal_year_start: int = 1,
+    exclude_channels: Iterable[str] = (),
+    progress: bool = False,
+    engine: str = "auto",
+    client: Any = None,
+    intervals: int = 0,
+    interval_level: float = 0.95,
+    seed: int = 0,
+) -> AttributionResult:
     """Credit pipeline, revenue or conversions to touches with one or more models.
 
     Parameters
@@ -310,19 +364,32 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         engine = "memory"  # bootstrap intervals resample the whole store in memory
     if (chosen := pick_engine(store, engine, client)) != "memory":
         if intervals:
-            raise TouchlineError(f"intervals: bootstrap intervals run on the in-memory "
-                                 f"engine, not {chosen!r}; drop --intervals or use "
-                                 "engine='memory'")
+            raise TouchlineError(
+                f"intervals: bootstrap intervals run on the in-memory "
+                f"engine, not {chosen!r}; drop --intervals or use "
+                "engine='memory'"
+            )
         return attribute_partitioned(
-            store, models, targets, engine=chosen, client=client,
-            lookback_days=lookback_days, quarters=quarters, reporting_tz=reporting_tz,
-            fiscal_year_start=fiscal_year_start, exclude_channels=exclude_channels,
-            progress=progress)
+            store,
+            models,
+            targets,
+            engine=chosen,
+            client=client,
+            lookback_days=lookback_days,
+            quarters=quarters,
+            reporting_tz=reporting_tz,
+            fiscal_year_start=fiscal_year_start,
+            exclude_channels=exclude_channels,
+            progress=progress,
+        )
     store = open_store(store)
-    model_specs, implicit, targets, quarter_list = _resolve_run(models, targets, quarters)
+    model_specs, implicit, targets, quarter_list = _resolve_run(
+        models, targets, quarters
+    )
     columnar = store.columnar()
-    model_specs = _leave_out_timed(model_specs, implicit, bool(columnar.timeless.any()),
-                                   stacklevel=3)
+    model_specs = _leave_out_timed(
+        model_specs, implicit, bool(columnar.timeless.any()), stacklevel=3
+    )
     excluded = tuple(exclude_channels)
     steps = len(quarter_list) * len(targets) * len(model_specs)
     bar = _progress(steps, progress)
@@ -333,16 +400,25 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
     try:
         for quarter in quarter_list:
             for target in targets:
-                problem = build_problem(columnar, target, lookback_days=lookback_days,
-                                        quarter=quarter, reporting_tz=reporting_tz,
-                                        fiscal_year_start=fiscal_year_start,
-                                        exclude_channels=excluded)
-                if quarter is not None and not len(problem.journey) and \
-                        columnar.timeless.any():
+                problem = build_problem(
+                    columnar,
+                    target,
+                    lookback_days=lookback_days,
+                    quarter=quarter,
+                    reporting_tz=reporting_tz,
+                    fiscal_year_start=fiscal_year_start,
+                    exclude_channels=excluded,
+                )
+                if (
+                    quarter is not None
+                    and not len(problem.journey)
+                    and columnar.timeless.any()
+                ):
                     raise TouchlineError(
                         f"--quarter {quarter}: this store holds timeless aggregated "
                         "paths, which have no dates and so no quarter; run without "
-                        "--quarter")
+                        "--quarter"
+                    )
                 columns: dict[str, np.ndarray] = {}
                 credits: list[tuple[Model, Any]] = []
                 for spec in model_specs:
@@ -351,42 +427,72 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
                     mc = model.credit(problem)
                     fitted[(model.name, target, problem.quarter)] = model
                     columns[model.name] = mc.touch
-                    channel_parts.append(_channel_rows(problem, model.name, mc.by_channel,
-                                                       mc.unattributed, mc.extra))
+                    channel_parts.append(
+                        _channel_rows(
+                            problem,
+                            model.name,
+                            mc.by_channel,
+                            mc.unattributed,
+                            mc.extra,
+                        )
+                    )
                     credits.append((model, mc))
                     if hasattr(model, "diagnostics"):
-                        diagnostics.append({"model": model.name, "target": target,
-                                            "quarter": problem.quarter,
-                                            **model.diagnostics()})
+                        diagnostics.append(
+                            {
+                                "model": model.name,
+                                "target": target,
+                                "quarter": problem.quarter,
+                                **model.diagnostics(),
+                            }
+                        )
                     if isinstance(model, Markov):
                         effect_parts.append(_effect_rows(problem, model))
                     bar.update(1)
                 if intervals:
                     bar.set_description(f"{target} {problem.quarter} intervals")
                     draws = channel_draws(problem, credits, n=intervals, seed=seed)
-                    for rows, (names, samples) in zip(channel_parts[-len(credits):],
-                                                      draws, strict=True):
-                        draw_parts.append(_add_bounds(rows, names, samples,
-                                                      interval_level))
+                    for rows, (names, samples) in zip(
+                        channel_parts[-len(credits) :], draws, strict=True
+                    ):
+                        draw_parts.append(
+                            _add_bounds(rows, names, samples, interval_level)
+                        )
                 credit_parts.append(_credit_rows(problem, columns))
-                totals.append({"target": target, "quarter": problem.quarter,
-                               "total": problem.total,
-                               "unattributed": problem.unattributed,
-                               "journeys": int(len(problem.journey)),
-                               "converting": int(problem.converting.sum())})
+                totals.append(
+                    {
+                        "target": target,
+                        "quarter": problem.quarter,
+                        "total": problem.total,
+                        "unattributed": problem.unattributed,
+                        "journeys": len(problem.journey),
+                        "converting": int(problem.converting.sum()),
+                    }
+                )
     finally:
         bar.close()
     model_columns = [m.name for m in model_specs]
-    credit_table = (pa.concat_tables(credit_parts, promote_options="permissive")
-                    if credit_parts else pa.table({}))
+    credit_table = (
+        pa.concat_tables(credit_parts, promote_options="permissive")
+        if credit_parts
+        else pa.table({})
+    )
     channel_credit = pd.concat(channel_parts, ignore_index=True)
-    credit_draws = (pd.concat(draw_parts, ignore_index=True) if draw_parts
-                    else empty_draws())
-    removal_effects = (pd.concat(effect_parts, ignore_index=True) if effect_parts else
-                       pd.DataFrame({"channel": pd.Series(dtype=object),
-                                     "target": pd.Series(dtype=object),
-                                     "quarter": pd.Series(dtype=object),
-                                     "removal_effect": pd.Series(dtype=float)}))
+    credit_draws = (
+        pd.concat(draw_parts, ignore_index=True) if draw_parts else empty_draws()
+    )
+    removal_effects = (
+        pd.concat(effect_parts, ignore_index=True)
+        if effect_parts
+        else pd.DataFrame(
+            {
+                "channel": pd.Series(dtype=object),
+                "target": pd.Series(dtype=object),
+                "quarter": pd.Series(dtype=object),
+                "removal_effect": pd.Series(dtype=float),
+            }
+        )
+    )
     run = {
         "touchline_version": _version(),
         "models": [m.describe() for m in model_specs],
@@ -402,17 +508,27 @@ def attribute(store: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFram
         "totals": totals,
     }
     if intervals:
-        run["intervals"] = {"resamples": intervals, "level": interval_level,
-                            "seed": seed}
+        run["intervals"] = {
+            "resamples": intervals,
+            "level": interval_level,
+            "seed": seed,
+        }
     if diagnostics:
         run["diagnostics"] = diagnostics
-    return AttributionResult(credit_table=credit_table, channel_credit=channel_credit,
-                             removal_effects=removal_effects, models=fitted, run=run,
-                             totals=pd.DataFrame(totals), credit_draws=credit_draws)
+    return AttributionResult(
+        credit_table=credit_table,
+        channel_credit=channel_credit,
+        removal_effects=removal_effects,
+        models=fitted,
+        run=run,
+        totals=pd.DataFrame(totals),
+        credit_draws=credit_draws,
+    )
 
 
-def _add_bounds(rows: pd.DataFrame, names: list[str], samples: np.ndarray,
-                level: float) -> pd.DataFrame:
+def _add_bounds(
+    rows: pd.DataFrame, names: list[str], samples: np.ndarray, level: float
+) -> pd.DataFrame:
     """Add ``credit_lo``/``credit_hi`` to one model's channel rows, in place.
 
     Returns the rows' draws, long: one row per channel row and resample.
@@ -425,18 +541,25 @@ def _add_bounds(rows: pd.DataFrame, names: list[str], samples: np.ndarray,
     rows["credit_hi"] = hi
     n, k = picked.shape
     first = rows.iloc[0]  # every model has an (unattributed) row
-    return pd.DataFrame({
-        "model": first["model"], "target": first["target"], "quarter": first["quarter"],
-        "channel": np.repeat(rows["channel"].to_numpy(dtype=object), n),
-        "draw": np.tile(np.arange(n, dtype=np.int64), k),
-        "credit": picked.T.ravel()})[DRAW_COLUMNS]
+    return pd.DataFrame(
+        {
+            "model": first["model"],
+            "target": first["target"],
+            "quarter": first["quarter"],
+            "channel": np.repeat(rows["channel"].to_numpy(dtype=object), n),
+            "draw": np.tile(np.arange(n, dtype=np.int64), k),
+            "credit": picked.T.ravel(),
+        }
+    )[DRAW_COLUMNS]
 
 
 def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     disable = (not enabled) or bool(os.environ.get("CI")) or not sys.stderr.isatty()
-    return tqdm(total=total, disable=disable, file=sys.stderr, unit="model", leave=False)
+    return tqdm(
+        total=total, disable=disable, file=sys.stderr, unit="model", leave=False
+    )
 
 
 def _version() -> str:
@@ -448,34 +571,57 @@ def _version() -> str:
         return "unknown"
 
 
-def _channel_rows(problem: Problem, model: str, by_channel: np.ndarray,
-                  extra_unattributed: float,
-                  extra: dict[str, float] | None = None) -> pd.DataFrame:
+def _channel_rows(
+    problem: Problem,
+    model: str,
+    by_channel: np.ndarray,
+    extra_unattributed: float,
+    extra: dict[str, float] | None = None,
+) -> pd.DataFrame:
     present = problem.channels_present | (by_channel != 0)
     idx = np.flatnonzero(present)
     names = problem.channels[idx].astype(str)
     order = np.argsort(names, kind="stable")
     extra = extra or {}
     channels = [UNATTRIBUTED, *names[order].tolist(), *extra]
-    credit = np.concatenate([[problem.unattributed + extra_unattributed],
-                             by_channel[idx][order], list(extra.values())])
+    credit = np.concatenate(
+        [
+            [problem.unattributed + extra_unattributed],
+            by_channel[idx][order],
+            list(extra.values()),
+        ]
+    )
     total = problem.total
     share = credit / total if total > 0 else np.full(len(credit), np.nan)
-    return pd.DataFrame({"channel": channels, "model": model, "target": problem.target,
-                         "quarter": problem.quarter, "credit": credit, "share": share})
+    return pd.DataFrame(
+        {
+            "channel": channels,
+            "model": model,
+            "target": problem.target,
+            "quarter": problem.quarter,
+            "credit": credit,
+            "share": share,
+        }
+    )
 
 
 def _effect_rows(problem: Problem, model: Markov) -> pd.DataFrame:
     eff = model.removal_effects_.sort_index()
-    return pd.DataFrame({"channel": eff.index.astype(str).tolist(),
-                         "target": problem.target, "quarter": problem.quarter,
-                         "removal_effect": eff.to_numpy(dtype=float)})
+    return pd.DataFrame(
+        {
+            "channel": eff.index.astype(str).tolist(),
+            "target": problem.target,
+            "quarter": problem.quarter,
+            "removal_effect": eff.to_numpy(dtype=float),
+        }
+    )
 
 
 def _dictionary(codes: np.ndarray, values: np.ndarray) -> pa.DictionaryArray:
     mask = codes < 0
-    indices = pa.array(np.where(mask, 0, codes).astype(np.int32),
-                       mask=mask if mask.any() else None)
+    indices = pa.array(
+        np.where(mask, 0, codes).astype(np.int32), mask=mask if mask.any() else None
+    )
     dictionary = pa.array(values.tolist() if len(values) else [""], type=pa.string())
     return pa.DictionaryArray.from_arrays(indices, dictionary)
 
@@ -490,18 +636,22 @@ def _credit_rows(problem: Problem, columns: dict[str, np.ndarray]) -> pa.Table:
     n = len(touch)
     arrays = {
         "journey_id": pa.DictionaryArray.from_arrays(
-            pa.array(journey.astype(np.int32)), c.journey_ids),
+            pa.array(journey.astype(np.int32)), c.journey_ids
+        ),
         "touch_index": pa.array(touch - c.offsets[journey]),
         "ts": pa.array(ts, mask=ts == NAT, type=pa.int64()).cast(
-            pa.timestamp("us", tz="UTC")),
+            pa.timestamp("us", tz="UTC")
+        ),
         "channel": _dictionary(c.channel[touch], c.channels),
         "campaign": _dictionary(c.campaign[touch], c.campaigns),
         "content": _dictionary(c.content[touch], c.contents),
         "interaction": _dictionary(c.interaction[touch], c.interactions),
-        "target": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
-                                                 pa.array([problem.target])),
-        "quarter": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
-                                                  pa.array([problem.quarter])),
+        "target": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32)), pa.array([problem.target])
+        ),
+        "quarter": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32)), pa.array([problem.quarter])
+        ),
         "weight": pa.array(problem.weight[problem.conv_rows][seg.row[keep]]),
     }
     for name, values in columns.items():

@@ -306,14 +306,18 @@ def build_problem(
         total=total,
         unattributed=unattributed,
         excluded_channels=excluded,
-        options={"lookback_days": lookback_days, "quarter": quarter,
-                 "reporting_tz": reporting_tz, "fiscal_year_start": fiscal_year_start,
-                 "exclude_channels": excluded},
+        options={
+            "lookback_days": lookback_days,
+            "quarter": quarter,
+            "reporting_tz": reporting_tz,
+            "fiscal_year_start": fiscal_year_start,
+            "exclude_channels": excluded,
+        },
     )
 
 
 def rebuild_problem(problem: Problem, columnar: Columnar) -> Problem:
-    """The same target, quarter and options as ``problem``, over other journeys.
+    """Build ``problem``'s target, quarter and options over other journeys.
 
     Used to fit a model on a sample of a store's journeys (``columnar`` holds them)
     exactly as it would be fitted on the whole store.

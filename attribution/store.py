@@ -27,8 +27,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory
-from ._columnar import (Columnar, build_columnar, check_unique_ids, concat_columnar,
-                        fnv1a64, is_sorted)
+from ._columnar import (
+    Columnar,
+    build_columnar,
+    check_unique_ids,
+    concat_columnar,
+    fnv1a64,
+    is_sorted,
+)
 from .exceptions import ParameterError, SchemaError
 
 __all__ = [
@@ -115,20 +121,34 @@ _REQUIRED_JOURNEY = ("journey_id",)
 #: Low-cardinality columns read straight into dictionary arrays (fast encoding).
 _DICTIONARY_COLUMNS = ["channel", "campaign", "content", "interaction", "source"]
 _STRING_CODES = pa.dictionary(pa.int32(), pa.string())
-_COLUMNAR_TOUCHES = ["journey_id", "ts", "seq", "channel", "campaign", "content",
-                     "interaction"]
+_COLUMNAR_TOUCHES = [
+    "journey_id",
+    "ts",
+    "seq",
+    "channel",
+    "campaign",
+    "content",
+    "interaction",
+]
 
 #: Touches in memory, between the connectors and the writer: the low-cardinality
 #: columns are dictionary-encoded (a 15M-row touch log then takes ~0.8 GB less);
 #: :func:`write_store` writes them as the plain strings of :data:`TOUCH_SCHEMA`.
 TOUCH_MEMORY_SCHEMA = pa.schema(
-    [pa.field(f.name, _STRING_CODES) if f.name in _DICTIONARY_COLUMNS else f
-     for f in TOUCH_SCHEMA])
+    [
+        pa.field(f.name, _STRING_CODES) if f.name in _DICTIONARY_COLUMNS else f
+        for f in TOUCH_SCHEMA
+    ]
+)
 
 
 # --------------------------------------------------------------------------- writing
-def _to_table(data: pd.DataFrame | pa.Table | None, schema: pa.Schema, name: str,
-              required: tuple[str, ...] = ()) -> pa.Table:
+def _to_table(
+    data: pd.DataFrame | pa.Table | None,
+    schema: pa.Schema,
+    name: str,
+    required: tuple[str, ...] = (),
+) -> pa.Table:
     """Conform ``data`` to ``schema``: add missing optional columns as nulls, cast."""
     if data is None:
         return schema.empty_table()
@@ -138,21 +158,31 @@ def _to_table(data: pd.DataFrame | pa.Table | None, schema: pa.Schema, name: str
     if missing:
         raise SchemaError(
             f"{name}: missing column(s) {', '.join(missing)} "
-            f"(found: {', '.join(data.column_names) or 'none'})", missing)
+            f"(found: {', '.join(data.column_names) or 'none'})",
+            missing,
+        )
     arrays = []
     fields = []
     for field in schema:
         if field.name in data.column_names:
             col = data.column(field.name)
-            if (pa.types.is_dictionary(col.type) and pa.types.is_string(field.type)
-                    and field.name in _DICTIONARY_COLUMNS):
+            if (
+                pa.types.is_dictionary(col.type)
+                and pa.types.is_string(field.type)
+                and field.name in _DICTIONARY_COLUMNS
+            ):
                 field = field.with_type(_STRING_CODES)  # kept encoded until written
             try:
                 col = _cast_column(col, field.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            except (
+                pa.ArrowInvalid,
+                pa.ArrowNotImplementedError,
+                pa.ArrowTypeError,
+            ) as exc:
                 raise SchemaError(
                     f"{name}: column {field.name} has type {col.type}, expected "
-                    f"{field.type} ({str(exc).splitlines()[0]})") from None
+                    f"{field.type} ({str(exc).splitlines()[0]})"
+                ) from None
         elif field.name == "weight":
             col = pa.array(np.ones(data.num_rows, dtype=np.int64))
         elif field.name in ("pipeline_amount", "revenue_amount"):
@@ -190,8 +220,14 @@ def _cast_column(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
 def _sort_touches(table: pa.Table) -> pa.Table:
     if is_sorted(table):  # connectors and synth usually hand sorted tables over
         return table
-    idx = pc.sort_indices(table, sort_keys=[("journey_id", "ascending"),
-                                            ("ts", "ascending"), ("seq", "ascending")])
+    idx = pc.sort_indices(
+        table,
+        sort_keys=[
+            ("journey_id", "ascending"),
+            ("ts", "ascending"),
+            ("seq", "ascending"),
+        ],
+    )
     return table.take(idx)
 
 
@@ -201,13 +237,15 @@ def _sort_journeys(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("journey_id", "ascending")]))
 
 
-def _write_parquet(table: pa.Table, path: Path, schema: pa.Schema | None = None
-                   ) -> None:
+def _write_parquet(
+    table: pa.Table, path: Path, schema: pa.Schema | None = None
+) -> None:
     if schema is not None and not table.schema.equals(schema):
         table = table.cast(schema)  # dictionary columns back to plain strings
     table = table.replace_schema_metadata(None)
-    pq.write_table(table, path, compression="zstd", row_group_size=1 << 20,
-                   write_statistics=True)
+    pq.write_table(
+        table, path, compression="zstd", row_group_size=1 << 20, write_statistics=True
+    )
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -229,12 +267,18 @@ def partition_of(keys: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarra
     return (h % np.uint64(partitions)).astype(np.int64)
 
 
-def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
-                journeys: pd.DataFrame | pa.Table, *, rejects: pd.DataFrame | pa.Table |
-                None = None, spend: pd.DataFrame | pa.Table | None = None,
-                inputs: list[dict[str, Any]] | None = None,
-                channel_mapping: Any = None, partitions: int | None = None,
-                extra: Mapping[str, Any] | None = None) -> Path:
+def write_store(
+    out: str | os.PathLike,
+    touches: pd.DataFrame | pa.Table,
+    journeys: pd.DataFrame | pa.Table,
+    *,
+    rejects: pd.DataFrame | pa.Table | None = None,
+    spend: pd.DataFrame | pa.Table | None = None,
+    inputs: list[dict[str, Any]] | None = None,
+    channel_mapping: Any = None,
+    partitions: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a journey store atomically and return its path.
 
     Touches are sorted by (``journey_id``, ``ts``, ``seq``) and journeys by
@@ -268,11 +312,18 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
     pathlib.Path
         The store directory.
     """
-    if partitions is not None and (isinstance(partitions, bool) or int(partitions) < 1
-                                   or int(partitions) != partitions):
-        raise ParameterError(f"partitions must be a whole number >= 1; got {partitions!r}")
+    if partitions is not None and (
+        isinstance(partitions, bool)
+        or int(partitions) < 1
+        or int(partitions) != partitions
+    ):
+        raise ParameterError(
+            f"partitions must be a whole number >= 1; got {partitions!r}"
+        )
     t = _to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH)
-    j = _sort_journeys(_to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
+    j = _sort_journeys(
+        _to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY)
+    )
     if partitions is None and t.num_rows > AUTO_PARTITION_TOUCHES:
         partitions = -(-t.num_rows // TOUCHES_PER_PARTITION)
     if partitions:
@@ -297,24 +348,30 @@ def write_store(out: str | os.PathLike, touches: pd.DataFrame | pa.Table,
         "schema_version": SCHEMA_VERSION,
         "inputs": manifest_inputs,
         "channel_mapping": channel_mapping,
-        "counts": {"journeys": j.num_rows, "touches": t.num_rows,
-                   "rejects": r.num_rows, "spend": s.num_rows if s is not None else 0},
+        "counts": {
+            "journeys": j.num_rows,
+            "touches": t.num_rows,
+            "rejects": r.num_rows,
+            "spend": s.num_rows if s is not None else 0,
+        },
         "layout": "partitioned" if partitions else "single",
         **(dict(extra) if extra else {}),
         "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     with atomic_directory(out) as tmp:
         if partitions:
-            _write_partitioned(tmp, t, j, part_of_touch, part_of_journey,
-                               int(partitions))
+            _write_partitioned(
+                tmp, t, j, part_of_touch, part_of_journey, int(partitions)
+            )
         else:
             _write_parquet(t, tmp / "touches.parquet", TOUCH_SCHEMA)
             _write_parquet(j, tmp / "journeys.parquet")
         _write_parquet(r, tmp / "rejects.parquet")
         if s is not None:
             _write_parquet(s, tmp / "spend.parquet")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True,
-                                                      default=str) + "\n")
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+        )
     return Path(out)
 
 
@@ -329,13 +386,20 @@ def _split(t: pa.Table, j: pa.Table, partitions: int) -> tuple[np.ndarray, np.nd
         raise SchemaError(
             f"touches: column journey_id has values with no row in journeys: "
             f"{', '.join(repr(v) for v in ids.slice(0, 3).to_pylist())}",
-            ids.slice(0, 20).to_pylist())
+            ids.slice(0, 20).to_pylist(),
+        )
     part_of_touch = part_of_journey[idx.to_numpy(zero_copy_only=False)]
     return part_of_journey, part_of_touch
 
 
-def _write_partitioned(tmp: Path, t: pa.Table, j: pa.Table, part_of_touch: np.ndarray,
-                       part_of_journey: np.ndarray, partitions: int) -> None:
+def _write_partitioned(
+    tmp: Path,
+    t: pa.Table,
+    j: pa.Table,
+    part_of_touch: np.ndarray,
+    part_of_journey: np.ndarray,
+    partitions: int,
+) -> None:
     """Write one part at a time: take its rows, sort, validate, write, let go."""
     (tmp / "touches").mkdir()
     (tmp / "journeys").mkdir()
@@ -358,8 +422,13 @@ class Store:
     the engine works on.
     """
 
-    def __init__(self, touches: pa.Table | None, journeys: pa.Table | None, *,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self,
+        touches: pa.Table | None,
+        journeys: pa.Table | None,
+        *,
+        path: Path | None = None,
+    ) -> None:
         self.path = path
         self._touches_table = touches
         self._journeys_table = journeys
@@ -387,15 +456,19 @@ class Store:
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """Read ``touches`` or ``journeys`` (either layout) as a pyarrow Table."""
-        cached = {"touches": self._touches_table, "journeys": self._journeys_table}[name]
+        cached = {"touches": self._touches_table, "journeys": self._journeys_table}[
+            name
+        ]
         if cached is not None:
             if columns is None:
                 return cached
             return cached.select([c for c in columns if c in cached.column_names])
         loc = self._location(name)
         if not loc.exists():
-            raise SchemaError(f"{self.path}: not a touchline store (no {name}.parquet "
-                              f"and no {name}/ directory)")
+            raise SchemaError(
+                f"{self.path}: not a touchline store (no {name}.parquet "
+                f"and no {name}/ directory)"
+            )
         files = [loc] if loc.is_file() else sorted(loc.glob("part-*.parquet"))
         if not files:
             raise SchemaError(f"{loc}: holds no part-NNNNN.parquet files")
@@ -407,14 +480,19 @@ class Store:
         for f in files:
             try:
                 names = pq.read_schema(f).names
-                pf = pq.ParquetFile(f, read_dictionary=[
-                    c for c in _DICTIONARY_COLUMNS if c in names])
-                cols = None if columns is None else [
-                    c for c in columns if c in pf.schema_arrow.names]
+                pf = pq.ParquetFile(
+                    f, read_dictionary=[c for c in _DICTIONARY_COLUMNS if c in names]
+                )
+                cols = (
+                    None
+                    if columns is None
+                    else [c for c in columns if c in pf.schema_arrow.names]
+                )
                 tables.append(pf.read(columns=cols))
             except (pa.ArrowInvalid, OSError) as exc:
-                raise SchemaError(f"{f}: cannot be read as Parquet "
-                                  f"({str(exc).splitlines()[0]})") from None
+                raise SchemaError(
+                    f"{f}: cannot be read as Parquet ({str(exc).splitlines()[0]})"
+                ) from None
         return pa.concat_tables(tables, promote_options="permissive")
 
     @property
@@ -453,7 +531,7 @@ class Store:
         return out
 
     def columnar(self) -> Columnar:
-        """The encoded, sorted arrays of the store (built once, then cached).
+        """Return the encoded, sorted arrays of the store (built once, then cached).
 
         Raises
         ------
@@ -469,7 +547,9 @@ class Store:
                 self._columnar = build_columnar(
                     self.read_table("touches", _COLUMNAR_TOUCHES),
                     self.read_table("journeys", _COLUMNAR_JOURNEYS),
-                    touches_name=self.touches_name, journeys_name=self.journeys_name)
+                    touches_name=self.touches_name,
+                    journeys_name=self.journeys_name,
+                )
             # the arrow tables are gone: hand their memory back to the system
             pa.default_memory_pool().release_unused()
         return self._columnar
@@ -484,32 +564,45 @@ class Store:
         touch_files = sorted((self.path / "touches").glob("part-*.parquet"))
         journey_dir = self._location("journeys")
         if not touch_files:
-            raise SchemaError(f"{self.path / 'touches'}: holds no part-NNNNN.parquet "
-                              "files")
+            raise SchemaError(
+                f"{self.path / 'touches'}: holds no part-NNNNN.parquet files"
+            )
         parts = []
         for tf in touch_files:
             jf = journey_dir / tf.name
             if not jf.exists():
-                raise SchemaError(f"{jf}: missing; every touches part needs the "
-                                  "journeys part of the same name")
-            parts.append(build_columnar(
-                self._read_files([tf], _COLUMNAR_TOUCHES),
-                self._read_files([jf], _COLUMNAR_JOURNEYS),
-                touches_name=str(tf), journeys_name=str(jf)))
+                raise SchemaError(
+                    f"{jf}: missing; every touches part needs the "
+                    "journeys part of the same name"
+                )
+            parts.append(
+                build_columnar(
+                    self._read_files([tf], _COLUMNAR_TOUCHES),
+                    self._read_files([jf], _COLUMNAR_JOURNEYS),
+                    touches_name=str(tf),
+                    journeys_name=str(jf),
+                )
+            )
             pa.default_memory_pool().release_unused()
-        extra = sorted({f.name for f in journey_dir.glob("part-*.parquet")}
-                       - {f.name for f in touch_files})
+        extra = sorted(
+            {f.name for f in journey_dir.glob("part-*.parquet")}
+            - {f.name for f in touch_files}
+        )
         for name in extra:  # journeys parts without touches (journeys with none)
-            parts.append(build_columnar(
-                TOUCH_SCHEMA.empty_table().select(_COLUMNAR_TOUCHES),
-                self._read_files([journey_dir / name], _COLUMNAR_JOURNEYS),
-                touches_name=str(self.path / "touches"),
-                journeys_name=str(journey_dir / name)))
+            parts.append(
+                build_columnar(
+                    TOUCH_SCHEMA.empty_table().select(_COLUMNAR_TOUCHES),
+                    self._read_files([journey_dir / name], _COLUMNAR_JOURNEYS),
+                    touches_name=str(self.path / "touches"),
+                    journeys_name=str(journey_dir / name),
+                )
+            )
         return concat_columnar(parts, journeys_name=self.journeys_name)
 
 
-def open_store(source: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame]
-               ) -> Store:
+def open_store(
+    source: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFrame],
+) -> Store:
     """Open a journey store directory, or wrap a ``(touches, journeys)`` pair.
 
     Parameters
@@ -530,8 +623,8 @@ def open_store(source: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFr
     Examples
     --------
     >>> import pandas as pd
-    >>> touches = pd.DataFrame({"journey_id": ["j1", "j1"], "channel": ["Email", "Paid"],
-    ...                         "seq": [0, 1]})
+    >>> touches = pd.DataFrame({"journey_id": ["j1", "j1"],
+    ...                         "channel": ["Email", "Paid"], "seq": [0, 1]})
     >>> journeys = pd.DataFrame({"journey_id": ["j1"], "won": [True],
     ...                          "revenue_amount": [100.0]})
     >>> store = open_store((touches, journeys))
@@ -542,12 +635,16 @@ def open_store(source: str | os.PathLike | Store | tuple[pd.DataFrame, pd.DataFr
         return source
     if isinstance(source, tuple):
         touches, journeys = source
-        return Store(_to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH),
-                     _to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY))
+        return Store(
+            _to_table(touches, TOUCH_SCHEMA, "touches", _REQUIRED_TOUCH),
+            _to_table(journeys, JOURNEY_SCHEMA, "journeys", _REQUIRED_JOURNEY),
+        )
     path = Path(source)
     if not path.is_dir():
-        raise SchemaError(f"{path}: no such store directory; give the --out of "
-                          "`touchline ingest` or `touchline synth`")
+        raise SchemaError(
+            f"{path}: no such store directory; give the --out of "
+            "`touchline ingest` or `touchline synth`"
+        )
     store = Store(None, None, path=path)
-    store._location("touches")  # noqa: SLF001 - existence checked on first read
+    store._location("touches")  # existence is checked on first read
     return store

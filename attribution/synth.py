@@ -76,72 +76,163 @@ _N_CH = len(_CHANNELS)
 
 # campaigns per channel: (name, weight early, weight late); early = awareness stage
 _CAMPAIGNS: dict[str, list[tuple[str | None, float, float]]] = {
-    "Paid Search": [("PS - Brand - US", 1, 6), ("PS - Brand - EMEA", 0.5, 2),
-                    ("PS - NonBrand - Cloud Security", 4, 2),
-                    ("PS - NonBrand - Zero Trust", 3, 1.5),
-                    ("PS - Competitor - US", 1.5, 1.5)],
+    "Paid Search": [
+        ("PS - Brand - US", 1, 6),
+        ("PS - Brand - EMEA", 0.5, 2),
+        ("PS - NonBrand - Cloud Security", 4, 2),
+        ("PS - NonBrand - Zero Trust", 3, 1.5),
+        ("PS - Competitor - US", 1.5, 1.5),
+    ],
     "Organic Search": [(None, 1, 1)],
-    "Paid Social": [("LinkedIn - ABM Q3", 3, 3),
-                    ("LinkedIn - Thought Leadership", 4, 1),
-                    ("LinkedIn - Lead Gen Forms", 2, 3), ("Meta - Retargeting", 1, 2)],
-    "Organic Social": [("LinkedIn - Organic", 3, 3), ("X - Organic", 1, 1),
-                       (None, 1, 1)],
-    "Display": [("GDN - Prospecting", 4, 1), ("Demandbase - ABM Display", 3, 2),
-                ("GDN - Retargeting", 1, 3)],
-    "Email": [("Newsletter - Monthly", 3, 2), ("Nurture - Cloud Security Track", 2, 4),
-              ("Nurture - Zero Trust Track", 1, 3), ("Product Update", 1, 1)],
-    "Webinar": [("Webinar - Zero Trust 101", 3, 2),
-                ("Webinar - Cloud Posture Demo", 1, 3),
-                ("Webinar - CISO Roundtable", 1, 2)],
-    "Events": [("Event - RSA Conference", 2, 2), ("Event - AWS re:Invent", 2, 2),
-               ("Event - Field Dinner Series", 1, 3),
-               ("Event - Regional Roadshow", 1, 2)],
-    "Content Syndication": [("CS - TechTarget", 3, 2), ("CS - Integrate", 2, 2),
-                            ("CS - NetLine", 1, 1)],
+    "Paid Social": [
+        ("LinkedIn - ABM Q3", 3, 3),
+        ("LinkedIn - Thought Leadership", 4, 1),
+        ("LinkedIn - Lead Gen Forms", 2, 3),
+        ("Meta - Retargeting", 1, 2),
+    ],
+    "Organic Social": [
+        ("LinkedIn - Organic", 3, 3),
+        ("X - Organic", 1, 1),
+        (None, 1, 1),
+    ],
+    "Display": [
+        ("GDN - Prospecting", 4, 1),
+        ("Demandbase - ABM Display", 3, 2),
+        ("GDN - Retargeting", 1, 3),
+    ],
+    "Email": [
+        ("Newsletter - Monthly", 3, 2),
+        ("Nurture - Cloud Security Track", 2, 4),
+        ("Nurture - Zero Trust Track", 1, 3),
+        ("Product Update", 1, 1),
+    ],
+    "Webinar": [
+        ("Webinar - Zero Trust 101", 3, 2),
+        ("Webinar - Cloud Posture Demo", 1, 3),
+        ("Webinar - CISO Roundtable", 1, 2),
+    ],
+    "Events": [
+        ("Event - RSA Conference", 2, 2),
+        ("Event - AWS re:Invent", 2, 2),
+        ("Event - Field Dinner Series", 1, 3),
+        ("Event - Regional Roadshow", 1, 2),
+    ],
+    "Content Syndication": [
+        ("CS - TechTarget", 3, 2),
+        ("CS - Integrate", 2, 2),
+        ("CS - NetLine", 1, 1),
+    ],
     "Referral": [(None, 3, 3), ("Customer Referral Program", 1, 2)],
     "Direct": [(None, 1, 1)],
-    "Partner": [("Partner - AWS Marketplace", 2, 2), ("Partner - Reseller MDF", 2, 2),
-                ("Partner - SI Co-Marketing", 1, 1)],
-    "Review Sites": [("G2 - Category Page", 3, 2), ("G2 - Buyer Intent", 1, 2),
-                     ("Capterra - PPC", 1, 1)],
-    "Sales Outreach": [("SDR - Outbound", 2, 1), ("AE - Opportunity Follow-up", 0, 4),
-                       (None, 1, 1)],
-    "Video": [("YouTube - Brand Awareness", 4, 2), ("YouTube - Product Demos", 1, 3),
-              ("CTV - Brand", 2, 0.5)],
+    "Partner": [
+        ("Partner - AWS Marketplace", 2, 2),
+        ("Partner - Reseller MDF", 2, 2),
+        ("Partner - SI Co-Marketing", 1, 1),
+    ],
+    "Review Sites": [
+        ("G2 - Category Page", 3, 2),
+        ("G2 - Buyer Intent", 1, 2),
+        ("Capterra - PPC", 1, 1),
+    ],
+    "Sales Outreach": [
+        ("SDR - Outbound", 2, 1),
+        ("AE - Opportunity Follow-up", 0, 4),
+        (None, 1, 1),
+    ],
+    "Video": [
+        ("YouTube - Brand Awareness", 4, 2),
+        ("YouTube - Product Demos", 1, 3),
+        ("CTV - Brand", 2, 0.5),
+    ],
 }
 
 # content assets per channel: probability of no content, then asset weights
 _CONTENT: dict[str, tuple[float, dict[str, float]]] = {
-    "Paid Search": (0.7, {"ebook-cloud-security": 2, "demo-request": 3,
-                          "pricing-page": 2}),
-    "Organic Search": (0.4, {"blog-zero-trust-guide": 4, "blog-cspm-vs-cnapp": 3,
-                             "blog-soc2-checklist": 3, "pricing-page": 1}),
-    "Paid Social": (0.5, {"ebook-cloud-security": 3, "report-state-of-cloud-2025": 3,
-                          "video-product-tour": 1}),
-    "Organic Social": (0.5, {"blog-zero-trust-guide": 2,
-                             "report-state-of-cloud-2025": 2, "case-study-acme": 1}),
+    "Paid Search": (
+        0.7,
+        {"ebook-cloud-security": 2, "demo-request": 3, "pricing-page": 2},
+    ),
+    "Organic Search": (
+        0.4,
+        {
+            "blog-zero-trust-guide": 4,
+            "blog-cspm-vs-cnapp": 3,
+            "blog-soc2-checklist": 3,
+            "pricing-page": 1,
+        },
+    ),
+    "Paid Social": (
+        0.5,
+        {
+            "ebook-cloud-security": 3,
+            "report-state-of-cloud-2025": 3,
+            "video-product-tour": 1,
+        },
+    ),
+    "Organic Social": (
+        0.5,
+        {
+            "blog-zero-trust-guide": 2,
+            "report-state-of-cloud-2025": 2,
+            "case-study-acme": 1,
+        },
+    ),
     "Display": (0.7, {"report-state-of-cloud-2025": 2, "ebook-cloud-security": 1}),
-    "Email": (0.3, {"case-study-acme": 3, "case-study-globex": 2,
-                    "whitepaper-zero-trust-architecture": 3, "blog-soc2-checklist": 1,
-                    "webinar-zero-trust-101": 2}),
-    "Webinar": (0.0, {"webinar-zero-trust-101": 3, "webinar-cloud-posture-demo": 2,
-                      "webinar-ciso-roundtable": 1}),
+    "Email": (
+        0.3,
+        {
+            "case-study-acme": 3,
+            "case-study-globex": 2,
+            "whitepaper-zero-trust-architecture": 3,
+            "blog-soc2-checklist": 1,
+            "webinar-zero-trust-101": 2,
+        },
+    ),
+    "Webinar": (
+        0.0,
+        {
+            "webinar-zero-trust-101": 3,
+            "webinar-cloud-posture-demo": 2,
+            "webinar-ciso-roundtable": 1,
+        },
+    ),
     "Events": (0.8, {"datasheet-platform": 1}),
-    "Content Syndication": (0.0, {"ebook-cloud-security": 3,
-                                  "whitepaper-zero-trust-architecture": 2,
-                                  "report-state-of-cloud-2025": 3,
-                                  "analyst-report-forrester-wave": 1}),
+    "Content Syndication": (
+        0.0,
+        {
+            "ebook-cloud-security": 3,
+            "whitepaper-zero-trust-architecture": 2,
+            "report-state-of-cloud-2025": 3,
+            "analyst-report-forrester-wave": 1,
+        },
+    ),
     "Referral": (0.7, {"case-study-acme": 1, "analyst-report-forrester-wave": 1}),
     "Direct": (0.6, {"pricing-page": 3, "datasheet-platform": 1, "demo-request": 2}),
     "Partner": (0.6, {"datasheet-platform": 2, "case-study-initech": 1}),
     "Review Sites": (0.6, {"analyst-report-forrester-wave": 1, "case-study-globex": 1}),
-    "Sales Outreach": (0.7, {"case-study-acme": 2, "case-study-initech": 2,
-                             "roi-calculator": 2, "datasheet-platform": 1}),
+    "Sales Outreach": (
+        0.7,
+        {
+            "case-study-acme": 2,
+            "case-study-initech": 2,
+            "roi-calculator": 2,
+            "datasheet-platform": 1,
+        },
+    ),
     "Video": (0.2, {"video-product-tour": 3, "video-customer-story-acme": 2}),
 }
 
-_INTERACTIONS = ["ad_click", "web_visit", "form_fill", "email_click", "event_attended",
-                 "webinar_attended", "sales_email", "sales_call", "meeting"]
+_INTERACTIONS = [
+    "ad_click",
+    "web_visit",
+    "form_fill",
+    "email_click",
+    "event_attended",
+    "webinar_attended",
+    "sales_email",
+    "sales_call",
+    "meeting",
+]
 
 # interaction weights per channel: (ordinary touch, lead-creating touch); before the
 # lead exists, touches are never form fills (a form fill would create the lead)
@@ -152,17 +243,23 @@ _INTERACTION_MIX: dict[str, tuple[dict[str, float], dict[str, float]]] = {
     "Organic Social": ({"web_visit": 1}, {"form_fill": 1}),
     "Display": ({"ad_click": 1}, {"form_fill": 1}),
     "Email": ({"email_click": 9, "form_fill": 1}, {"form_fill": 1}),
-    "Webinar": ({"webinar_attended": 7, "form_fill": 3},
-                {"form_fill": 7, "webinar_attended": 3}),
+    "Webinar": (
+        {"webinar_attended": 7, "form_fill": 3},
+        {"form_fill": 7, "webinar_attended": 3},
+    ),
     "Events": ({"event_attended": 8, "meeting": 2}, {"event_attended": 1}),
     "Content Syndication": ({"form_fill": 1}, {"form_fill": 1}),
     "Referral": ({"web_visit": 8, "form_fill": 2}, {"form_fill": 1}),
     "Direct": ({"web_visit": 8, "form_fill": 2}, {"form_fill": 1}),
-    "Partner": ({"web_visit": 5, "form_fill": 2, "meeting": 3},
-                {"form_fill": 3, "meeting": 1}),
+    "Partner": (
+        {"web_visit": 5, "form_fill": 2, "meeting": 3},
+        {"form_fill": 3, "meeting": 1},
+    ),
     "Review Sites": ({"web_visit": 8, "form_fill": 2}, {"form_fill": 1}),
-    "Sales Outreach": ({"sales_email": 6, "sales_call": 3, "meeting": 2},
-                       {"meeting": 1}),
+    "Sales Outreach": (
+        {"sales_email": 6, "sales_call": 3, "meeting": 2},
+        {"meeting": 1},
+    ),
     "Video": ({"ad_click": 4, "web_visit": 6}, {"form_fill": 1}),
 }
 
@@ -182,8 +279,9 @@ def _probability_table(rows: list[dict[int, float]], k: int) -> np.ndarray:
     return np.divide(p, sums, out=np.full_like(p, 1.0 / k), where=sums > 0)
 
 
-def _sample_rows(rng: np.random.Generator, rows: np.ndarray,
-                 table: np.ndarray) -> np.ndarray:
+def _sample_rows(
+    rng: np.random.Generator, rows: np.ndarray, table: np.ndarray
+) -> np.ndarray:
     """Draw one category per element; ``rows`` picks the row of ``table`` to draw from.
 
     Inverse-CDF sampling with a guide table (Devroye's indexed search): a uniform
@@ -215,7 +313,7 @@ def _digits(lo: int, hi: int, place: int) -> np.ndarray:
     n = hi - lo
     if place == 0:
         ring = np.arange(48, 58, dtype=np.uint8)
-        return np.tile(ring, n // 10 + 2)[lo % 10: lo % 10 + n]
+        return np.tile(ring, n // 10 + 2)[lo % 10 : lo % 10 + n]
     step = 10**place
     first, last = lo // step, (hi - 1) // step
     blocks = np.arange(first, last + 1, dtype=np.int64)
@@ -246,8 +344,11 @@ def _id_strings(prefix: str, start: int, stop: int, width: int = 0) -> pa.Chunke
         for place in range(digits):
             buf[:, w - 1 - place] = _digits(lo, hi, place)
         offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32)
-        chunks.append(pa.Array.from_buffers(
-            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)]))
+        chunks.append(
+            pa.Array.from_buffers(
+                pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
+            )
+        )
         lo = hi
     return pa.chunked_array(chunks, type=pa.string())
 
@@ -259,8 +360,11 @@ def _constant_strings(value: str, n: int) -> pa.ChunkedArray:
     for lo in range(0, n, _CHUNK):
         m = min(_CHUNK, n - lo)
         offsets = np.arange(0, (m + 1) * len(data), len(data), dtype=np.int32)
-        chunks.append(pa.Array.from_buffers(
-            pa.string(), m, [None, pa.py_buffer(offsets), pa.py_buffer(data * m)]))
+        chunks.append(
+            pa.Array.from_buffers(
+                pa.string(), m, [None, pa.py_buffer(offsets), pa.py_buffer(data * m)]
+            )
+        )
     return pa.chunked_array(chunks, type=pa.string())
 
 
@@ -270,7 +374,7 @@ def _decode(codes: np.ndarray, dictionary: list[str | None]) -> pa.ChunkedArray:
     values = pa.array([v or "" for v in dictionary], type=pa.string())
     chunks = []
     for lo in range(0, len(codes), _CHUNK):
-        part = codes[lo: lo + _CHUNK]
+        part = codes[lo : lo + _CHUNK]
         indices = pa.array(part, mask=is_null[part] if is_null.any() else None)
         chunks.append(pa.DictionaryArray.from_arrays(indices, values).cast(pa.string()))
     return pa.chunked_array(chunks, type=pa.string())
@@ -291,8 +395,10 @@ def _utc_us(value: str | pd.Timestamp, name: str) -> int:
     except (TypeError, ValueError):
         ts = pd.NaT
     if ts is pd.NaT:
-        raise ParameterError(f"synthesize: {name}={value!r} is not a date; give an ISO "
-                         "date such as '2025-01-01'")
+        raise ParameterError(
+            f"synthesize: {name}={value!r} is not a date; give an ISO "
+            "date such as '2025-01-01'"
+        )
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us"))
 
@@ -325,7 +431,8 @@ def _tables() -> dict[str, tuple[np.ndarray, list[str | None]]]:
     """Probability tables (rows by condition) and the dictionaries they draw from."""
     weights = np.array([_CHANNEL_TABLE[c][0] for c in _CHANNELS], dtype=float).T
     out: dict[str, tuple[np.ndarray, list[str | None]]] = {
-        "channel": (weights / weights.sum(axis=1, keepdims=True), list(_CHANNELS))}
+        "channel": (weights / weights.sum(axis=1, keepdims=True), list(_CHANNELS))
+    }
 
     names: list[str | None] = []
     rows: list[dict[int, float]] = []
@@ -343,8 +450,9 @@ def _tables() -> dict[str, tuple[np.ndarray, list[str | None]]]:
         p_none, mix = _CONTENT[name]
         total = sum(mix.values())
         row = {0: p_none}
-        row.update({1 + assets.index(a): (1 - p_none) * w / total
-                    for a, w in mix.items()})
+        row.update(
+            {1 + assets.index(a): (1 - p_none) * w / total for a, w in mix.items()}
+        )
         rows.append(row)
     out["content"] = (_probability_table(rows, len(assets) + 1), [None, *assets])
 
@@ -354,14 +462,20 @@ def _tables() -> dict[str, tuple[np.ndarray, list[str | None]]]:
         anonymous = {k: w for k, w in ordinary.items() if k != "form_fill"}
         for mix in (anonymous or {"web_visit": 1}, lead, ordinary):
             rows.append({_INTERACTIONS.index(k): w for k, w in mix.items()})
-    out["interaction"] = (_probability_table(rows, len(_INTERACTIONS)),
-                          list(_INTERACTIONS))
+    out["interaction"] = (
+        _probability_table(rows, len(_INTERACTIONS)),
+        list(_INTERACTIONS),
+    )
     return out
 
 
-def synthesize(n_journeys: int, *, seed: int = 0,
-               start: str | pd.Timestamp = "2025-01-01",
-               end: str | pd.Timestamp = "2026-10-01") -> tuple[pa.Table, pa.Table]:
+def synthesize(
+    n_journeys: int,
+    *,
+    seed: int = 0,
+    start: str | pd.Timestamp = "2025-01-01",
+    end: str | pd.Timestamp = "2026-10-01",
+) -> tuple[pa.Table, pa.Table]:
     """Draw a realistic synthetic B2B journey store.
 
     About 30% of journeys reach an opportunity, about 30% of closed opportunities
@@ -418,15 +532,20 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     >>> synthesize(5, seed=1)[0].equals(touches)
     True
     """
-    if isinstance(n_journeys, bool) or not isinstance(n_journeys, int | np.integer) \
-            or n_journeys < 0:
-        raise ParameterError(f"synthesize: n_journeys must be an integer >= 0, got "
-                         f"{n_journeys!r}")
+    if (
+        isinstance(n_journeys, bool)
+        or not isinstance(n_journeys, int | np.integer)
+        or n_journeys < 0
+    ):
+        raise ParameterError(
+            f"synthesize: n_journeys must be an integer >= 0, got {n_journeys!r}"
+        )
     n = int(n_journeys)
     t_start, t_end = _utc_us(start, "start"), _utc_us(end, "end")
     if t_end - t_start < 1_000_000 * _DAY_S:
-        raise ParameterError(f"synthesize: start ({start}) must be at least a day before "
-                         f"end ({end})")
+        raise ParameterError(
+            f"synthesize: start ({start}) must be at least a day before end ({end})"
+        )
     end_s = (t_end - t_start) // 1_000_000  # the window in whole seconds
     window = end_s / _DAY_S  # and in days
     rng = np.random.default_rng(seed)
@@ -437,12 +556,14 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     n_acc = max(1, -(-n // 3))
     acc_size = rng.lognormal(0.0, 0.6, n_acc)
     acc_cum = np.cumsum(acc_size)
-    account = np.minimum(np.searchsorted(acc_cum, rng.random(n) * acc_cum[-1]),
-                         n_acc - 1).astype(np.int32)
+    account = np.minimum(
+        np.searchsorted(acc_cum, rng.random(n) * acc_cum[-1]), n_acc - 1
+    ).astype(np.int32)
     n_people = np.minimum(1 + rng.poisson(2.0, n_acc), 8).astype(np.int32)
     people_start = (np.cumsum(n_people) - n_people).astype(np.int32)
     primary = people_start[account] + (rng.random(n) * n_people[account]).astype(
-        np.int32)
+        np.int32
+    )
 
     # ------------------------------------------------------------ pre-opportunity
     # segments per journey: awareness, the lead touch (0 or 1), nurture
@@ -450,8 +571,14 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     n_pre = n_pre.astype(np.int64)
     has_lead = rng.random(n) < _LEAD_RATE
     k_lead = np.minimum((rng.beta(2.2, 2.5, n) * n_pre).astype(np.int64), n_pre - 1)
-    pre_counts = np.stack([np.where(has_lead, k_lead, n_pre), has_lead.astype(np.int64),
-                           np.where(has_lead, n_pre - 1 - k_lead, 0)], axis=1).ravel()
+    pre_counts = np.stack(
+        [
+            np.where(has_lead, k_lead, n_pre),
+            has_lead.astype(np.int64),
+            np.where(has_lead, n_pre - 1 - k_lead, 0),
+        ],
+        axis=1,
+    ).ravel()
     seg = _segment_ids(pre_counts)
     # a touch is late in its segment from the segment's middle on
     middle = np.cumsum(pre_counts) - pre_counts // 2
@@ -465,8 +592,9 @@ def synthesize(n_journeys: int, *, seed: int = 0,
 
     # opportunity: a logistic draw with a lift per pre-opportunity touch
     opp_lift = np.array([_CHANNEL_TABLE[c][1] for c in _CHANNELS])
-    logit = np.bincount(seg // 3, weights=opp_lift[pre_channel], minlength=n) \
-        + 0.3 * rng.standard_normal(n)
+    logit = np.bincount(
+        seg // 3, weights=opp_lift[pre_channel], minlength=n
+    ) + 0.3 * rng.standard_normal(n)
     del seg
     shift = _solve_intercept(logit[has_lead], min(_OPP_RATE / _LEAD_RATE, 0.99))
     opp = has_lead & (rng.random(n) < _sigmoid(logit + shift))
@@ -486,23 +614,31 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     channel = np.empty(n_t, dtype=np.int8)
     channel[~is_post] = pre_channel
     del pre_channel
-    channel[is_post] = _sample_rows(rng, np.full(int(is_post.sum()), _SALES, np.int8),
-                                    channel_table)
+    channel[is_post] = _sample_rows(
+        rng, np.full(int(is_post.sum()), _SALES, np.int8), channel_table
+    )
     del is_post
 
     # won: a logistic draw with a win lift per touch of the opportunity
     win_lift = np.array([_CHANNEL_TABLE[c][2] for c in _CHANNELS])
-    wlogit = np.bincount(journey, weights=win_lift[channel], minlength=n) \
-        + 0.5 * rng.standard_normal(n)
+    wlogit = np.bincount(
+        journey, weights=win_lift[channel], minlength=n
+    ) + 0.5 * rng.standard_normal(n)
     shift = _solve_intercept(wlogit[opp], _WIN_RATE)
     won_latent = opp & (rng.random(n) < _sigmoid(wlogit + shift))
 
     # ------------------------------------------------------------ timeline (days)
     d_aware = rng.lognormal(np.log(35.0), 0.7, n) * np.sqrt((counts[0::4] + 1) / 6)
-    d_nurture = np.where(has_lead, rng.lognormal(np.log(40.0), 0.7, n)
-                         * np.sqrt((counts[2::4] + 1) / 6), 0.0)
-    d_cycle = np.where(won_latent, rng.lognormal(np.log(90.0), 0.45, n),
-                       rng.lognormal(np.log(60.0), 0.55, n))
+    d_nurture = np.where(
+        has_lead,
+        rng.lognormal(np.log(40.0), 0.7, n) * np.sqrt((counts[2::4] + 1) / 6),
+        0.0,
+    )
+    d_cycle = np.where(
+        won_latent,
+        rng.lognormal(np.log(90.0), 0.45, n),
+        rng.lognormal(np.log(60.0), 0.55, n),
+    )
     span = d_aware + d_nurture
     shrink = np.minimum(1.0, 0.95 * window / np.maximum(span, 1e-9))
     d_aware *= shrink
@@ -541,8 +677,15 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     # clamp into each segment's bounds (guards float rounding; sales touches come
     # strictly after opportunity creation); clamping keeps the order of touches
     lo = np.stack([np.zeros(n, np.int64), lead_s, lead_s, opp_s + 1], axis=1).ravel()
-    hi = np.stack([np.where(has_lead, lead_s, end_s), lead_s, opp_s,
-                   np.where(closed, close_s, end_s)], axis=1).ravel()
+    hi = np.stack(
+        [
+            np.where(has_lead, lead_s, end_s),
+            lead_s,
+            opp_s,
+            np.where(closed, close_s, end_s),
+        ],
+        axis=1,
+    ).ravel()
     ts = secs.astype(np.int64)
     del secs, gaps, run
     np.clip(ts, lo[seg], hi[seg], out=ts)
@@ -553,12 +696,12 @@ def synthesize(n_journeys: int, *, seed: int = 0,
 
     # ------------------------------------------------------------ touch attributes
     after_awareness = stage != 0
-    campaign = _sample_rows(rng, channel * 2 + after_awareness,
-                            tables["campaign"][0])
+    campaign = _sample_rows(rng, channel * 2 + after_awareness, tables["campaign"][0])
     del after_awareness
     content = _sample_rows(rng, channel, tables["content"][0])
-    interaction = _sample_rows(rng, channel * 3 + np.minimum(stage, 2),
-                               tables["interaction"][0])
+    interaction = _sample_rows(
+        rng, channel * 3 + np.minimum(stage, 2), tables["interaction"][0]
+    )
     del stage
 
     # people: the journey's primary person for most touches, a colleague otherwise
@@ -566,7 +709,8 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     other = np.flatnonzero(rng.random(n_t, dtype=np.float32) < 0.3)
     acc_t = account[journey[other]]
     person[other] = people_start[acc_t] + (
-        rng.random(len(other), dtype=np.float32) * n_people[acc_t]).astype(np.int32)
+        rng.random(len(other), dtype=np.float32) * n_people[acc_t]
+    ).astype(np.int32)
     del other, acc_t
 
     # ------------------------------------------------------------ amounts
@@ -584,34 +728,47 @@ def synthesize(n_journeys: int, *, seed: int = 0,
     seq -= offsets[:-1][journey]
     columns = [journey_ids.take(pa.array(journey)), _timestamps(ts), pa.array(seq)]
     del journey, ts, seq
-    columns.append(_id_strings("P", 1, int(n_people.sum()) + 1, 7).take(
-        pa.array(person)))
+    columns.append(
+        _id_strings("P", 1, int(n_people.sum()) + 1, 7).take(pa.array(person))
+    )
     del person
-    for codes, name in ((channel, "channel"), (campaign, "campaign"),
-                        (content, "content"), (interaction, "interaction")):
+    for codes, name in (
+        (channel, "channel"),
+        (campaign, "campaign"),
+        (content, "content"),
+        (interaction, "interaction"),
+    ):
         columns.append(_decode(codes, tables[name][1]))
     del channel, campaign, content, interaction
     columns.append(_constant_strings(_SOURCE, n_t))
     columns.append(_id_strings(f"{_SOURCE}:touch:", 0, n_t))
     touches = pa.Table.from_arrays(columns, schema=TOUCH_SCHEMA)
     del columns
-    journeys = pa.Table.from_arrays([
-        journey_ids,
-        _id_strings("A", 1, n_acc + 1, 6).take(pa.array(account)),
-        _timestamps(t_start + lead_s * 1_000_000, has_lead),
-        _timestamps(t_start + opp_s * 1_000_000, opp),
-        _timestamps(t_start + close_s * 1_000_000, closed),
-        pa.array(won),
-        pa.array(pipeline),
-        pa.array(revenue),
-        _constant_strings("USD", n),
-        pa.array(np.ones(n, dtype=np.int64)),
-    ], schema=JOURNEY_SCHEMA)
+    journeys = pa.Table.from_arrays(
+        [
+            journey_ids,
+            _id_strings("A", 1, n_acc + 1, 6).take(pa.array(account)),
+            _timestamps(t_start + lead_s * 1_000_000, has_lead),
+            _timestamps(t_start + opp_s * 1_000_000, opp),
+            _timestamps(t_start + close_s * 1_000_000, closed),
+            pa.array(won),
+            pa.array(pipeline),
+            pa.array(revenue),
+            _constant_strings("USD", n),
+            pa.array(np.ones(n, dtype=np.int64)),
+        ],
+        schema=JOURNEY_SCHEMA,
+    )
     return touches, journeys
 
 
-def write_synthetic_store(out: str | os.PathLike, n_journeys: int, *, seed: int = 0,
-                          partitions: int | None = None) -> Path:
+def write_synthetic_store(
+    out: str | os.PathLike,
+    n_journeys: int,
+    *,
+    seed: int = 0,
+    partitions: int | None = None,
+) -> Path:
     """Write a synthetic journey store (see :func:`synthesize`) and return its path.
 
     Parameters
@@ -644,6 +801,10 @@ def write_synthetic_store(out: str | os.PathLike, n_journeys: int, *, seed: int 
     True
     """
     touches, journeys = synthesize(n_journeys, seed=seed)
-    return write_store(out, touches, journeys, partitions=partitions,
-                       extra={"synthetic": {"journeys": int(n_journeys),
-                                            "seed": seed}})
+    return write_store(
+        out,
+        touches,
+        journeys,
+        partitions=partitions,
+        extra={"synthetic": {"journeys": int(n_journeys), "seed": seed}},
+    )

@@ -163,9 +163,9 @@ def dedupe_touches(tables: list[pa.Table]) -> tuple[pa.Table, list[dict[str, int
         name of ``source_ref``) whose every touch was a repeat.
     """
     sizes = [t.num_rows for t in tables]
-    touches = pa.concat_tables([t if t.schema.equals(TOUCH_MEMORY_SCHEMA) else
-                                t.cast(TOUCH_MEMORY_SCHEMA) for t in tables]) if tables \
-        else TOUCH_MEMORY_SCHEMA.empty_table()
+    schema = TOUCH_MEMORY_SCHEMA
+    touches = pa.concat_tables([t if t.schema.equals(schema) else t.cast(schema)
+                                for t in tables]) if tables else schema.empty_table()
     lost: list[dict[str, int]] = [{} for _ in tables]
     dup = duplicate_mask(touches)
     if not dup.any():

@@ -363,7 +363,7 @@ def _reasons(n: int, checks: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray,
 
 
 def _codes(values: pa.Array | None, n: int = 0) -> pa.Array:
-    """A low-cardinality string column, dictionary-encoded (all null when absent)."""
+    """Dictionary-encode a low-cardinality string column (all null when absent)."""
     if values is None:
         return pa.nulls(n, TOUCH_MEMORY_SCHEMA.field("channel").type)
     return pc.dictionary_encode(values)

@@ -2,7 +2,14 @@
 
 # Import order is registry order (what `--models all` runs and error messages list):
 # the positional models first, then the global ones.
-from .base import Model, ModelCredit, get_model, make_model, register_model, registered_models  # noqa: I001
+from .base import (
+    Model,
+    ModelCredit,
+    get_model,
+    make_model,
+    register_model,
+    registered_models,
+)
 from .rules import FirstTouch, FullPath, LastTouch, Linear, TimeDecay, UShaped, WShaped
 from .markov import Markov
 from .shapley import Shapley

@@ -97,15 +97,21 @@ from ..exceptions import NotFittedError, ParameterError, TouchlineWarning
 from ..problem import US_PER_DAY, Problem, Segments, rebuild_problem
 from .base import Model, ModelCredit
 
-__all__ = ["BASELINE", "PHASES", "Incremental", "WeakFitWarning",
-           "shapley_product_game"]
+__all__ = [
+    "BASELINE",
+    "PHASES",
+    "Incremental",
+    "WeakFitWarning",
+    "shapley_product_game",
+]
 
 BASELINE = "(baseline)"
 PHASES = ("early", "middle", "late", "after_opportunity")
 _AFTER = 3
 #: Upper edges (days) of the Δt bins; bin 0 is "untimed" (Δt = 0).
-_DT_EDGES = np.array([1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270],
-                     dtype=np.float64)
+_DT_EDGES = np.array(
+    [1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270], dtype=np.float64
+)
 _DT_MID = np.r_[0.0, (np.r_[0.0, _DT_EDGES[:-1]] + _DT_EDGES) / 2, 330.0]
 _H0_MIN, _H_MAX, _ETA_MIN = 1e-9, 30.0, 0.3
 _CHUNK_ROWS = 65_536
@@ -188,12 +194,13 @@ class _Touches:
     dt_bin: np.ndarray  # index into _DT_MID
 
 
-def _powers(rho: np.ndarray, e: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _powers(
+    rho: np.ndarray, e: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``ρ^e`` and its first and second derivatives in ρ, per (channel, level)."""
     r = rho[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = r ** e
+        p = r**e
         d = np.where(e == 0, 0.0, e * r ** (e - 1))
         dd = np.where((e == 0) | (e == 1), 0.0, e * (e - 1) * r ** (e - 2))
     return p, d, dd
@@ -276,12 +283,21 @@ class Incremental(Model):
 
     name = "incremental"
 
-    def __init__(self, *, max_repeats: int = 7, penalty: float = 1.0,
-                 phase_penalty: float = 1e4, shape_penalty: float = 1e3,
-                 split: Literal["shapley", "removal"] = "shapley",
-                 baseline: bool = False, deal_size: bool = True, min_deals: int = 200,
-                 holdout: float = 0.2, seed: int = 0,
-                 fit_sample: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        *,
+        max_repeats: int = 7,
+        penalty: float = 1.0,
+        phase_penalty: float = 1e4,
+        shape_penalty: float = 1e3,
+        split: Literal["shapley", "removal"] = "shapley",
+        baseline: bool = False,
+        deal_size: bool = True,
+        min_deals: int = 200,
+        holdout: float = 0.2,
+        seed: int = 0,
+        fit_sample: int = 1_000_000,
+    ) -> None:
         self.max_repeats = max_repeats
         self.penalty = penalty
         self.phase_penalty = phase_penalty
@@ -300,33 +316,46 @@ class Incremental(Model):
 
         def whole(name: str, lo: int, hi: int | None) -> None:
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo \
-                    or (hi is not None and v > hi):
+            if (
+                not isinstance(v, (int, np.integer))
+                or isinstance(v, bool)
+                or v < lo
+                or (hi is not None and v > hi)
+            ):
                 span = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-                raise ParameterError(f"{cls}: parameter {name} must be a whole number "
-                                     f"{span}; got {v!r}")
+                raise ParameterError(
+                    f"{cls}: parameter {name} must be a whole number {span}; got {v!r}"
+                )
 
         for name in ("penalty", "phase_penalty", "shape_penalty"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                    0 < float(v) < math.inf):
-                raise ParameterError(f"{cls}: parameter {name} must be a positive "
-                                     f"number; got {v!r}")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not (0 < float(v) < math.inf)
+            ):
+                raise ParameterError(
+                    f"{cls}: parameter {name} must be a positive number; got {v!r}"
+                )
         h = self.holdout
         if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 <= h < 1:
-            raise ParameterError(f"{cls}: parameter holdout must be a share in [0, 1); "
-                                 f"got {h!r}")
+            raise ParameterError(
+                f"{cls}: parameter holdout must be a share in [0, 1); got {h!r}"
+            )
         if self.split not in ("shapley", "removal"):
-            raise ParameterError(f"{cls}: parameter split must be 'shapley' or "
-                                 f"'removal'; got {self.split!r}")
+            raise ParameterError(
+                f"{cls}: parameter split must be 'shapley' or "
+                f"'removal'; got {self.split!r}"
+            )
         whole("max_repeats", 0, 50)
         whole("min_deals", 1, None)
         whole("seed", 0, None)
         whole("fit_sample", 1, None)
 
     # ------------------------------------------------------------------ features
-    def _touches(self, problem: Problem, seg: Segments, end: np.ndarray,
-                 opp: np.ndarray) -> _Touches:
+    def _touches(
+        self, problem: Problem, seg: Segments, end: np.ndarray, opp: np.ndarray
+    ) -> _Touches:
         """Channel, phase, repeat and Δt bin of every touch of ``seg``.
 
         ``end`` (the moment Δt counts back from) and ``opp`` (NAT without an
@@ -351,10 +380,13 @@ class Incremental(Model):
                 third = np.clip(np.floor(3 - 3 * days / span[row]), 0, 2)
                 after = (opp != NAT)[row] & (days < 0)
                 phase = np.where(timed, np.where(after, _AFTER, third), 0).astype(
-                    np.int8)
+                    np.int8
+                )
                 del third
-                bins = (1 + np.searchsorted(_DT_EDGES.astype(np.float32), days,
-                                            side="right")).astype(np.int8)
+                bins = (
+                    1
+                    + np.searchsorted(_DT_EDGES.astype(np.float32), days, side="right")
+                ).astype(np.int8)
                 dt_bin = np.where(timed & ~after, bins, 0).astype(np.int8)
                 del days, bins, after
             del ts
@@ -364,10 +396,12 @@ class Incremental(Model):
             pos = untimed - seg.offsets[:-1][r]
             n = seg.lengths[r]
             phase[untimed] = np.minimum((pos + 0.5) / n * 3, 2).astype(np.int8)
-        repeat = np.minimum(_repeats(row, channel, problem.n_channels),
-                            int(self.max_repeats)).astype(np.int32)
-        return _Touches(row=row, channel=channel, phase=phase, repeat=repeat,
-                        dt_bin=dt_bin)
+        repeat = np.minimum(
+            _repeats(row, channel, problem.n_channels), int(self.max_repeats)
+        ).astype(np.int32)
+        return _Touches(
+            row=row, channel=channel, phase=phase, repeat=repeat, dt_bin=dt_bin
+        )
 
     @staticmethod
     def _null_gap(problem: Problem, end: np.ndarray, reached: np.ndarray) -> int:
@@ -420,7 +454,7 @@ class Incremental(Model):
             # where the sample's journey rows are among `problem`'s (for resamples)
             self._sample_map = np.searchsorted(problem.journey, rows[sample.journey])
             self._fit_problem = problem = sample
-            self.sampled_ = {"journeys": int(len(rows)), "of": int(c.n_journeys)}
+            self.sampled_ = {"journeys": len(rows), "of": int(c.n_journeys)}
             c = problem.columnar
         seg = problem.paths
         present = np.flatnonzero(problem.channels_present)
@@ -436,23 +470,38 @@ class Incremental(Model):
         t = self._touches(problem, seg, end, opp)
         lost = has_opp & ~conv & (seg.lengths > 0)
         w = problem.weight.astype(np.float64)
-        shape = _Shape(n_channels=len(present), n_rep=int(self.max_repeats) + 1,
-                       penalties=(float(self.penalty), float(self.phase_penalty),
-                                  float(self.shape_penalty)))
+        shape = _Shape(
+            n_channels=len(present),
+            n_rep=int(self.max_repeats) + 1,
+            penalties=(
+                float(self.penalty),
+                float(self.phase_penalty),
+                float(self.shape_penalty),
+            ),
+        )
         if problem.target != "pipeline" and lost.any():
-            specs = [("opportunity", t.phase != _AFTER, has_opp),
-                     ("win", has_opp[t.row], conv)]
+            specs = [
+                ("opportunity", t.phase != _AFTER, has_opp),
+                ("win", has_opp[t.row], conv),
+            ]
         else:
-            specs = [("opportunity" if problem.target == "pipeline" else "conversion",
-                      np.ones(len(t.row), bool), conv)]
+            specs = [
+                (
+                    "opportunity" if problem.target == "pipeline" else "conversion",
+                    np.ones(len(t.row), bool),
+                    conv,
+                )
+            ]
         self._stages = []
         for name, mask, y in specs:
-            stage = _Stage.build(name, t, mask, y, w, local, shape,
-                                 len(problem.journey))
+            stage = _Stage.build(
+                name, t, mask, y, w, local, shape, len(problem.journey)
+            )
             d = stage.design
             stage.params, stage.info = d.optimise(d.start(), d.weight, warm=False)
             stage.hessian = d.hessian(stage.params, d.weight, sample=True) / max(
-                float(d.weight.sum()), 1.0)
+                float(d.weight.sum()), 1.0
+            )
             self._stages.append(stage)
         self._deal = self._fit_deal(problem, w)
         self._parts_cache: tuple[Problem, _ConvParts] | None = None
@@ -491,9 +540,10 @@ class Incremental(Model):
         m = len(self.channels_)
         ch = self._local(problem)[problem.conv_channel]
         keep = ch >= 0
-        x = sp.csr_matrix((np.ones(int(keep.sum())), (problem.conv.row[keep],
-                                                      ch[keep])),
-                          shape=(len(rows), m))
+        x = sp.csr_matrix(
+            (np.ones(int(keep.sum())), (problem.conv.row[keep], ch[keep])),
+            shape=(len(rows), m),
+        )
         x.data[:] = 1.0  # presence, not counts
         x = x[ok]
         y = np.log(amount[ok])
@@ -513,21 +563,23 @@ class Incremental(Model):
         shares = self._shares(problem, [s.params for s in self._stages], self._deal)
         value = problem.conv_value
         touch = shares.touch * value[problem.conv.row]
-        by_channel = np.bincount(problem.conv_channel, weights=touch,
-                                 minlength=problem.n_channels)
+        by_channel = np.bincount(
+            problem.conv_channel, weights=touch, minlength=problem.n_channels
+        )
         extra = {BASELINE: float(shares.baseline @ value)} if self.baseline else {}
         return ModelCredit(touch=touch, by_channel=by_channel, extra=extra)
 
     def _fractions(self, problem: Problem) -> np.ndarray:
         return self._shares(problem, [s.params for s in self._stages], self._deal).touch
 
-    def _shares(self, problem: Problem, params: list[np.ndarray],
-                gamma: np.ndarray | None) -> _Shares:
+    def _shares(
+        self, problem: Problem, params: list[np.ndarray], gamma: np.ndarray | None
+    ) -> _Shares:
         if not hasattr(self, "_stages"):
             raise NotFittedError("Incremental: call fit() before credit()")
-        return self._conv_parts(problem).shares(params, self._stages, gamma,
-                                                baseline=bool(self.baseline),
-                                                split=self.split)
+        return self._conv_parts(problem).shares(
+            params, self._stages, gamma, baseline=bool(self.baseline), split=self.split
+        )
 
     def _conv_parts(self, problem: Problem) -> _ConvParts:
         cached = self._parts_cache
@@ -548,16 +600,22 @@ class Incremental(Model):
             if stage.name == "opportunity" and len(self._stages) == 2:
                 col = np.where(t.phase != _AFTER, col, -1)
             cols.append(col)
-        parts = _ConvParts(n_rows=len(seg.offsets) - 1, row=t.row, cols=cols,
-                           pair=inv.astype(np.int64), pair_row=uniq // n_ch,
-                           pair_local=local[uniq % n_ch],
-                           pair_channel=(uniq % n_ch).astype(np.int64))
+        parts = _ConvParts(
+            n_rows=len(seg.offsets) - 1,
+            row=t.row,
+            cols=cols,
+            pair=inv.astype(np.int64),
+            pair_row=uniq // n_ch,
+            pair_local=local[uniq % n_ch],
+            pair_channel=(uniq % n_ch).astype(np.int64),
+        )
         self._parts_cache = (problem, parts)
         return parts
 
     # ------------------------------------------------------------------ bootstrap
-    def resample_credit(self, problem: Problem, weight: np.ndarray
-                        ) -> tuple[np.ndarray, float, dict[str, float]]:
+    def resample_credit(
+        self, problem: Problem, weight: np.ndarray
+    ) -> tuple[np.ndarray, float, dict[str, float]]:
         """Refit on resampled journey weights and return the channel totals.
 
         The hook :mod:`attribution.intervals` calls for bootstrap intervals: the
@@ -585,17 +643,24 @@ class Incremental(Model):
         fit_problem, fit_weight = problem, weight
         if self._sample_map is not None:  # fitted on a sample: refit on its weights
             fit_problem, fit_weight = self._fit_problem, weight[self._sample_map]
-        params = [s.design.optimise(s.params, fit_weight[s.design.rows], warm=True,
-                                    fixed=s.hessian)[0] for s in self._stages]
-        gamma = (self._fit_deal(fit_problem, fit_weight) if self._deal is not None
-                 else None)
+        params = [
+            s.design.optimise(
+                s.params, fit_weight[s.design.rows], warm=True, fixed=s.hessian
+            )[0]
+            for s in self._stages
+        ]
+        gamma = (
+            self._fit_deal(fit_problem, fit_weight) if self._deal is not None else None
+        )
         parts = self._conv_parts(problem)
         shares = self._shares(problem, params, gamma)
         value = problem.amount * weight
         conv_value = value[problem.conv_rows]
-        by_channel = np.bincount(parts.pair_channel,
-                                 weights=conv_value[parts.pair_row] * shares.pair,
-                                 minlength=problem.n_channels)
+        by_channel = np.bincount(
+            parts.pair_channel,
+            weights=conv_value[parts.pair_row] * shares.pair,
+            minlength=problem.n_channels,
+        )
         no_touch = problem.converting & (problem.paths.lengths == 0)
         extra = {BASELINE: float(shares.baseline @ conv_value)} if self.baseline else {}
         return by_channel, float(value[no_touch].sum()), extra
@@ -608,52 +673,88 @@ class Incremental(Model):
             m, k = d.n_channels, d.n_phases
             h0, theta, delta, eta = d.unpack(s.params)
             cov = d.covariance(s.params)
-            se = np.sqrt(np.clip(np.diag(cov), 0, None)) if cov is not None else \
-                np.full(d.n_params, np.nan)
-            th_se = se[1:1 + k * m]
-            effects.append(pd.DataFrame({
-                "stage": s.name, "channel": np.repeat(self.channels_, k),
-                "phase": np.tile(PHASES[:k], m),
-                "effect": -np.expm1(-theta.ravel()),
-                "effect_se": np.exp(-theta.ravel()) * th_se,
-                "theta": theta.ravel(), "theta_se": th_se,
-                "touches": s.touches.ravel()}))
+            se = (
+                np.sqrt(np.clip(np.diag(cov), 0, None))
+                if cov is not None
+                else np.full(d.n_params, np.nan)
+            )
+            th_se = se[1 : 1 + k * m]
+            effects.append(
+                pd.DataFrame(
+                    {
+                        "stage": s.name,
+                        "channel": np.repeat(self.channels_, k),
+                        "phase": np.tile(PHASES[:k], m),
+                        "effect": -np.expm1(-theta.ravel()),
+                        "effect_se": np.exp(-theta.ravel()) * th_se,
+                        "theta": theta.ravel(),
+                        "theta_se": th_se,
+                        "touches": s.touches.ravel(),
+                    }
+                )
+            )
             with np.errstate(divide="ignore"):
                 half_life = np.where(eta < 1, math.log(2) / -np.log(eta), np.inf)
-            shapes.append(pd.DataFrame({
-                "stage": s.name, "channel": self.channels_, "repeat_decay": delta,
-                "repeat_decay_se": se[1 + k * m:1 + (k + 1) * m], "retention": eta,
-                "retention_se": se[1 + (k + 1) * m:], "half_life_days": half_life}))
-            stages.append({
-                "stage": s.name, "journeys": len(d.rows), "reached": int(d.y.sum()),
-                "weighted_journeys": float(d.weight.sum()),
-                "converged": bool(s.info["converged"]),
-                "iterations": int(s.info["iterations"]),
-                "baseline": float(-np.expm1(-h0)),
-                "baseline_se": _num(math.exp(-h0) * se[0])})
+            shapes.append(
+                pd.DataFrame(
+                    {
+                        "stage": s.name,
+                        "channel": self.channels_,
+                        "repeat_decay": delta,
+                        "repeat_decay_se": se[1 + k * m : 1 + (k + 1) * m],
+                        "retention": eta,
+                        "retention_se": se[1 + (k + 1) * m :],
+                        "half_life_days": half_life,
+                    }
+                )
+            )
+            stages.append(
+                {
+                    "stage": s.name,
+                    "journeys": len(d.rows),
+                    "reached": int(d.y.sum()),
+                    "weighted_journeys": float(d.weight.sum()),
+                    "converged": bool(s.info["converged"]),
+                    "iterations": int(s.info["iterations"]),
+                    "baseline": float(-np.expm1(-h0)),
+                    "baseline_se": _num(math.exp(-h0) * se[0]),
+                }
+            )
         self.effects_ = pd.concat(effects, ignore_index=True)
         self.shapes_ = pd.concat(shapes, ignore_index=True)
         self.baseline_ = {s["stage"]: s["baseline"] for s in stages}
-        self.deal_size_ = (None if self._deal is None else pd.Series(
-            np.exp(self._deal), index=pd.Index(self.channels_, name="channel"),
-            name="deal_size_multiplier"))
+        self.deal_size_ = (
+            None
+            if self._deal is None
+            else pd.Series(
+                np.exp(self._deal),
+                index=pd.Index(self.channels_, name="channel"),
+                name="deal_size_multiplier",
+            )
+        )
         out: dict[str, Any] = {
             "null_gap_days": float(self.null_gap_days_),
             "stages": stages,
             "effects": _records(self.effects_.drop(columns=["theta", "theta_se"])),
             "shapes": _records(self.shapes_),
-            "deal_size": (None if self.deal_size_ is None else
-                          {str(k): _num(v) for k, v in self.deal_size_.items()}),
+            "deal_size": (
+                None
+                if self.deal_size_ is None
+                else {str(k): _num(v) for k, v in self.deal_size_.items()}
+            ),
         }
         out["holdout"] = ho = self._holdout(problem)
-        if ho.get("evaluated") and (ho["auc"] < 0.6 or ho["log_loss"] >=
-                                     ho["log_loss_no_marketing"]):
+        if ho.get("evaluated") and (
+            ho["auc"] < 0.6 or ho["log_loss"] >= ho["log_loss_no_marketing"]
+        ):
             warnings.warn(
                 f"incremental ({problem.target}, {problem.quarter}): held-out AUC "
                 f"{ho['auc']:.3f}, log-loss {ho['log_loss']:.4f} against "
                 f"{ho['log_loss_no_marketing']:.4f} without marketing; the touches "
                 "barely predict conversion, so treat this model's credit as weak",
-                WeakFitWarning, stacklevel=3)
+                WeakFitWarning,
+                stacklevel=3,
+            )
         return out
 
     def _holdout(self, problem: Problem) -> dict[str, Any]:
@@ -663,15 +764,26 @@ class Incremental(Model):
         rows = np.flatnonzero(problem.paths.lengths > 0)
         test = np.zeros(n, bool)
         test[rows] = np.random.default_rng(int(self.seed)).random(len(rows)) < float(
-            self.holdout)
+            self.holdout
+        )
         y = problem.converting.astype(np.float64)
         w = problem.weight.astype(np.float64)
         train = ~test
         train[problem.paths.lengths == 0] = False
-        if min(float(w[test] @ y[test]), float(w[test] @ (1 - y[test])),
-               float(w[train] @ y[train]), float(w[train] @ (1 - y[train]))) < 20:
-            return {"evaluated": False, "reason": "fewer than 20 converting or null "
-                    "journeys to train on or hold out"}
+        if (
+            min(
+                float(w[test] @ y[test]),
+                float(w[test] @ (1 - y[test])),
+                float(w[train] @ y[train]),
+                float(w[train] @ (1 - y[train])),
+            )
+            < 20
+        ):
+            return {
+                "evaluated": False,
+                "reason": "fewer than 20 converting or null "
+                "journeys to train on or hold out",
+            }
         p = np.ones(n)
         w_train = np.where(test, 0.0, w)
         for s in self._stages:
@@ -683,14 +795,23 @@ class Incremental(Model):
         p, yt, wt = p[test], y[test], w[test]
         rate = float(np.clip((w[train] @ y[train]) / w[train].sum(), 1e-12, 1 - 1e-12))
         pc = np.clip(p, 1e-12, 1 - 1e-12)
-        ll = float(-(wt * (yt * np.log(pc) + (1 - yt) * np.log1p(-pc))).sum()
-                   / wt.sum())
-        ll0 = float(-(wt * (yt * math.log(rate) + (1 - yt) * math.log1p(-rate))).sum()
-                    / wt.sum())
-        return {"evaluated": True, "share": float(self.holdout),
-                "journeys": int(test.sum()), "log_loss": ll,
-                "log_loss_no_marketing": ll0, "auc": _auc(p, yt, wt),
-                "auc_no_marketing": 0.5, "calibration": _calibration(p, yt, wt)}
+        ll = float(
+            -(wt * (yt * np.log(pc) + (1 - yt) * np.log1p(-pc))).sum() / wt.sum()
+        )
+        ll0 = float(
+            -(wt * (yt * math.log(rate) + (1 - yt) * math.log1p(-rate))).sum()
+            / wt.sum()
+        )
+        return {
+            "evaluated": True,
+            "share": float(self.holdout),
+            "journeys": int(test.sum()),
+            "log_loss": ll,
+            "log_loss_no_marketing": ll0,
+            "auc": _auc(p, yt, wt),
+            "auc_no_marketing": 0.5,
+            "calibration": _calibration(p, yt, wt),
+        }
 
     def diagnostics(self) -> dict[str, Any]:
         """Fit diagnostics, JSON-serialisable (the engine saves them in ``run.json``).
@@ -755,9 +876,18 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-safe records: non-finite floats become None."""
     out = []
     for row in df.to_dict("records"):
-        out.append({k: (_num(v) if isinstance(v, float) else
-                        int(v) if isinstance(v, (int, np.integer)) else str(v))
-                    for k, v in row.items()})
+        out.append(
+            {
+                k: (
+                    _num(v)
+                    if isinstance(v, float)
+                    else int(v)
+                    if isinstance(v, (int, np.integer))
+                    else str(v)
+                )
+                for k, v in row.items()
+            }
+        )
     return out
 
 
@@ -780,10 +910,15 @@ def _calibration(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> list[dict[str, 
     ws = np.bincount(dec, weights=wo, minlength=10)
     pred = np.bincount(dec, weights=(w * p)[order], minlength=10)
     obs = np.bincount(dec, weights=(w * y)[order], minlength=10)
-    return [{"decile": k + 1, "weight": float(ws[k]),
-             "predicted": _num(pred[k] / ws[k]) if ws[k] > 0 else None,
-             "observed": _num(obs[k] / ws[k]) if ws[k] > 0 else None}
-            for k in range(10)]
+    return [
+        {
+            "decile": k + 1,
+            "weight": float(ws[k]),
+            "predicted": _num(pred[k] / ws[k]) if ws[k] > 0 else None,
+            "observed": _num(obs[k] / ws[k]) if ws[k] > 0 else None,
+        }
+        for k in range(10)
+    ]
 
 
 # ---------------------------------------------------------------------- a stage
@@ -808,8 +943,17 @@ class _Stage:
     hessian: np.ndarray | None = None  # normalised, at params (warm refits)
 
     @classmethod
-    def build(cls, name: str, t: _Touches, mask: np.ndarray, y: np.ndarray,
-              w: np.ndarray, local: np.ndarray, shape: _Shape, n_rows: int) -> _Stage:
+    def build(
+        cls,
+        name: str,
+        t: _Touches,
+        mask: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        local: np.ndarray,
+        shape: _Shape,
+        n_rows: int,
+    ) -> _Stage:
         idx = np.flatnonzero(mask) if not mask.all() else None
         phase = t.phase if idx is None else t.phase[idx]
         n_phases = len(PHASES) if (phase == _AFTER).any() else _AFTER
@@ -817,18 +961,34 @@ class _Stage:
         count = np.bincount(row, minlength=n_rows)
         rows = np.flatnonzero(count > 0)
         m = shape.n_channels
-        design = _Design(a=sp.csr_matrix((0, 0)), y=y[rows].astype(np.float64),
-                         weight=w[rows], rows=rows, n_channels=m, n_phases=n_phases,
-                         n_rep=shape.n_rep, penalties=shape.penalties)
-        sub = t if idx is None else _Touches(
-            row=row, channel=t.channel[idx], phase=phase, repeat=t.repeat[idx],
-            dt_bin=t.dt_bin[idx])
+        design = _Design(
+            a=sp.csr_matrix((0, 0)),
+            y=y[rows].astype(np.float64),
+            weight=w[rows],
+            rows=rows,
+            n_channels=m,
+            n_phases=n_phases,
+            n_rep=shape.n_rep,
+            penalties=shape.penalties,
+        )
+        sub = (
+            t
+            if idx is None
+            else _Touches(
+                row=row,
+                channel=t.channel[idx],
+                phase=phase,
+                repeat=t.repeat[idx],
+                dt_bin=t.dt_bin[idx],
+            )
+        )
         lc = local[sub.channel]
         cols = design.columns(lc, sub).astype(np.int32)
         # touches are sorted by journey, so the CSR structure is direct
         indptr = np.concatenate([[0], np.cumsum(count[rows])]).astype(np.int64)
-        design.a = sp.csr_matrix((np.ones(len(cols)), cols, indptr),
-                                 shape=(len(rows), design.n_columns))
+        design.a = sp.csr_matrix(
+            (np.ones(len(cols)), cols, indptr), shape=(len(rows), design.n_columns)
+        )
         design.a.sum_duplicates()
         cell = lc * n_phases + sub.phase
         touches = np.bincount(cell, minlength=m * n_phases).reshape(m, n_phases)
@@ -872,22 +1032,28 @@ class _Design:
         col = (cell * self.n_rep + t.repeat) * len(_DT_MID) + t.dt_bin
         return np.where(ok, col, -1)
 
-    def unpack(self, x: np.ndarray
-               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    def unpack(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         m, k = self.n_channels, self.n_phases
-        return (float(x[0]), x[1:1 + k * m].reshape(m, k), x[1 + k * m:1 + (k + 1) * m],
-                x[1 + (k + 1) * m:])
+        return (
+            float(x[0]),
+            x[1 : 1 + k * m].reshape(m, k),
+            x[1 + k * m : 1 + (k + 1) * m],
+            x[1 + (k + 1) * m :],
+        )
 
     def _levels(self, x: np.ndarray) -> tuple[tuple[np.ndarray, ...], ...]:
         _, _, delta, eta = self.unpack(x)
-        return (_powers(delta, np.arange(self.n_rep, dtype=np.float64)),
-                _powers(eta, _DT_MID))
+        return (
+            _powers(delta, np.arange(self.n_rep, dtype=np.float64)),
+            _powers(eta, _DT_MID),
+        )
 
     def beta(self, x: np.ndarray) -> np.ndarray:
         _, theta, _, _ = self.unpack(x)
         (pr, _, _), (pt, _, _) = self._levels(x)
-        return (theta[:, :, None, None] * pr[:, None, :, None] *
-                pt[:, None, None, :]).ravel()
+        return (
+            theta[:, :, None, None] * pr[:, None, :, None] * pt[:, None, None, :]
+        ).ravel()
 
     def hazard(self, x: np.ndarray) -> np.ndarray:
         return x[0] + self.a @ self.beta(x)
@@ -902,8 +1068,9 @@ class _Design:
         w, y = self.weight, self.y
         rate = float(np.clip((w @ y) / max(w.sum(), 1e-300), 1e-6, 1 - 1e-6))
         total = -math.log1p(-rate)
-        per_journey = float((w @ np.asarray(self.a.sum(axis=1)).ravel()) /
-                            max(w.sum(), 1e-300))
+        per_journey = float(
+            (w @ np.asarray(self.a.sum(axis=1)).ravel()) / max(w.sum(), 1e-300)
+        )
         m, k = self.n_channels, self.n_phases
         theta = 0.5 * total / max(per_journey, 1.0)
         return np.r_[max(0.5 * total, _H0_MIN), np.full(k * m, theta), np.ones(2 * m)]
@@ -912,14 +1079,22 @@ class _Design:
         lam, lam_ph, lam_s = self.penalties
         _, theta, delta, eta = self.unpack(x)
         dev = theta - theta.mean(axis=1, keepdims=True)
-        f = lam * float((theta ** 2).sum()) + lam_ph * float((dev ** 2).sum()) + \
-            lam_s * float(((delta - 1) ** 2).sum() + ((eta - 1) ** 2).sum())
-        g = np.r_[0.0, (2 * lam * theta + 2 * lam_ph * dev).ravel(),
-                  2 * lam_s * (delta - 1), 2 * lam_s * (eta - 1)]
+        f = (
+            lam * float((theta**2).sum())
+            + lam_ph * float((dev**2).sum())
+            + lam_s * float(((delta - 1) ** 2).sum() + ((eta - 1) ** 2).sum())
+        )
+        g = np.r_[
+            0.0,
+            (2 * lam * theta + 2 * lam_ph * dev).ravel(),
+            2 * lam_s * (delta - 1),
+            2 * lam_s * (eta - 1),
+        ]
         return f, g
 
-    def _data(self, x: np.ndarray, w: np.ndarray
-              ) -> tuple[float, np.ndarray, np.ndarray]:
+    def _data(
+        self, x: np.ndarray, w: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
         """Negative log-likelihood, its derivative in each journey's H, and H."""
         h = np.maximum(self.hazard(x), 1e-300)
         om = -np.expm1(-h)  # P(reach the stage)
@@ -941,8 +1116,9 @@ class _Design:
         ge = np.einsum("cprt,cp,cr,ct->c", g_beta, theta, pr, dpt)
         return np.r_[g_h.sum(), gt.ravel(), gd, ge], g_beta
 
-    def objective(self, x: np.ndarray, w: np.ndarray, scale: float
-                  ) -> tuple[float, np.ndarray]:
+    def objective(
+        self, x: np.ndarray, w: np.ndarray, scale: float
+    ) -> tuple[float, np.ndarray]:
         nll, g_h, _ = self._data(x, w)
         g, _ = self._chain(x, g_h)
         pf, pg = self._penalty(x)
@@ -953,19 +1129,37 @@ class _Design:
         m, k, n_rep, n_t = self.n_channels, self.n_phases, self.n_rep, len(_DT_MID)
         _, theta, _, _ = self.unpack(x)
         (pr, dpr, _), (pt, dpt, _) = self._levels(x)
-        c, p, r, t = (g.ravel() for g in np.meshgrid(
-            np.arange(m), np.arange(k), np.arange(n_rep), np.arange(n_t),
-            indexing="ij"))
+        c, p, r, t = (
+            g.ravel()
+            for g in np.meshgrid(
+                np.arange(m),
+                np.arange(k),
+                np.arange(n_rep),
+                np.arange(n_t),
+                indexing="ij",
+            )
+        )
         u = np.arange(len(c))
-        values = np.concatenate([pr[c, r] * pt[c, t],
-                                 theta[c, p] * dpr[c, r] * pt[c, t],
-                                 theta[c, p] * pr[c, r] * dpt[c, t]])
+        values = np.concatenate(
+            [
+                pr[c, r] * pt[c, t],
+                theta[c, p] * dpr[c, r] * pt[c, t],
+                theta[c, p] * pr[c, r] * dpt[c, t],
+            ]
+        )
         cols = np.concatenate([1 + c * k + p, 1 + k * m + c, 1 + (k + 1) * m + c])
-        return sp.csr_matrix((values, (np.tile(u, 3), cols)),
-                             shape=(self.n_columns, self.n_params))
+        return sp.csr_matrix(
+            (values, (np.tile(u, 3), cols)), shape=(self.n_columns, self.n_params)
+        )
 
-    def hessian(self, x: np.ndarray, w: np.ndarray, *, fisher: bool = False,
-                sample: bool = False) -> np.ndarray:
+    def hessian(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        *,
+        fisher: bool = False,
+        sample: bool = False,
+    ) -> np.ndarray:
         """Hessian of the penalised negative log-likelihood at ``x``.
 
         ``fisher=True`` gives the expected information instead (Gauss–Newton:
@@ -985,10 +1179,10 @@ class _Design:
         jac = self._jacobian(x)
         hess = np.zeros((self.n_params, self.n_params))
         for i in range(0, len(s), _CHUNK_ROWS):  # loops over row blocks
-            block = (a_rows[i:i + _CHUNK_ROWS] @ jac).toarray()
+            block = (a_rows[i : i + _CHUNK_ROWS] @ jac).toarray()
             block[:, 0] = 1.0
             # einsum, not BLAS: a threaded dgemm on a busy machine can be 50x slower
-            hess += np.einsum("ij,ik->jk", block, block * s[i:i + _CHUNK_ROWS, None])
+            hess += np.einsum("ij,ik->jk", block, block * s[i : i + _CHUNK_ROWS, None])
         lam, lam_ph, lam_s = self.penalties
         block = 2 * lam * np.eye(k) + 2 * lam_ph * (np.eye(k) - np.full((k, k), 1 / k))
         th = slice(1, 1 + k * m)
@@ -1005,8 +1199,9 @@ class _Design:
         di = np.repeat((1 + k * m + np.arange(m))[:, None], k, axis=1)
         ei = di + m
         for rows_i, cols_i, vals in (
-                (ti, di, np.einsum("cprt,cr,ct->cp", g_beta, dpr, pt)),
-                (ti, ei, np.einsum("cprt,cr,ct->cp", g_beta, pr, dpt))):
+            (ti, di, np.einsum("cprt,cr,ct->cp", g_beta, dpr, pt)),
+            (ti, ei, np.einsum("cprt,cr,ct->cp", g_beta, pr, dpt)),
+        ):
             np.add.at(hess, (rows_i.ravel(), cols_i.ravel()), vals.ravel())
             np.add.at(hess, (cols_i.ravel(), rows_i.ravel()), vals.ravel())
         dd = np.einsum("cprt,cp,cr,ct->c", g_beta, theta, ddpr, pt)
@@ -1026,20 +1221,29 @@ class _Design:
             self._conv_rows = np.flatnonzero(self.y > 0)
         return self._conv_rows
 
-    def _hessian_rows(self, fisher: bool, sample: bool
-                      ) -> tuple[np.ndarray, sp.csr_matrix]:
+    def _hessian_rows(
+        self, fisher: bool, sample: bool
+    ) -> tuple[np.ndarray, sp.csr_matrix]:
         """Rows of the data term and their design rows (cached)."""
         key = (fisher, sample)
         if key not in self._row_cache:
             rows = self._all_rows(fisher)
             stride = max(1, -(-len(rows) // _HESSIAN_ROWS)) if sample else 1
             rows = rows[::stride]
-            self._row_cache[key] = (rows, self.a if len(rows) == len(self.y) else
-                                    self.a[rows])
+            self._row_cache[key] = (
+                rows,
+                self.a if len(rows) == len(self.y) else self.a[rows],
+            )
         return self._row_cache[key]
 
-    def optimise(self, x0: np.ndarray, w: np.ndarray, *, warm: bool,
-                 fixed: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def optimise(
+        self,
+        x0: np.ndarray,
+        w: np.ndarray,
+        *,
+        warm: bool,
+        fixed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Minimise the penalised negative log-likelihood with weights ``w``.
 
         Projected Newton steps on the exact Hessian (damped where the problem is not
@@ -1050,40 +1254,71 @@ class _Design:
         """
         lo, hi = self.bounds()
         if not (w * self.y).any() or not len(self.rows):
-            x = np.r_[_H0_MIN, np.zeros(self.n_params - 1 - 2 * self.n_channels),
-                      np.ones(2 * self.n_channels)]
+            x = np.r_[
+                _H0_MIN,
+                np.zeros(self.n_params - 1 - 2 * self.n_channels),
+                np.ones(2 * self.n_channels),
+            ]
             return x, {"converged": True, "iterations": 0}
         scale = max(float(w.sum()), 1.0)
         tol = 1e-8 if warm else 1e-12
         x = np.clip(x0, lo, hi)
         steps = 0
         if warm and fixed is not None:
-            x, steps, ok = self._newton(x, w, scale, lo, hi, max_steps=40, tol=tol,
-                                        fixed=fixed)
+            x, steps, ok = self._newton(
+                x, w, scale, lo, hi, max_steps=40, tol=tol, fixed=fixed
+            )
             if ok:
                 return x, {"converged": True, "iterations": steps}
-        x, more, ok = self._newton(x, w, scale, lo, hi, max_steps=12 if warm else 60,
-                                   tol=tol, polish=not warm)
+        x, more, ok = self._newton(
+            x, w, scale, lo, hi, max_steps=12 if warm else 60, tol=tol, polish=not warm
+        )
         steps += more
         if ok:
             return x, {"converged": True, "iterations": steps}
-        res = minimize(self.objective, x, args=(w, scale), jac=True,
-                       method="L-BFGS-B", bounds=list(zip(lo, hi, strict=True)),
-                       options={"maxiter": 3000, "maxcor": 20, "ftol": 1e-12,
-                                "gtol": 1e-8})
-        x, more, ok = self._newton(np.clip(res.x, lo, hi), w, scale, lo, hi,
-                                   max_steps=20, tol=tol, polish=not warm)
-        return x, {"converged": bool(res.success) or ok,
-                   "iterations": steps + int(res.nit) + more}
+        res = minimize(
+            self.objective,
+            x,
+            args=(w, scale),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=list(zip(lo, hi, strict=True)),
+            options={"maxiter": 3000, "maxcor": 20, "ftol": 1e-12, "gtol": 1e-8},
+        )
+        x, more, ok = self._newton(
+            np.clip(res.x, lo, hi),
+            w,
+            scale,
+            lo,
+            hi,
+            max_steps=20,
+            tol=tol,
+            polish=not warm,
+        )
+        return x, {
+            "converged": bool(res.success) or ok,
+            "iterations": steps + int(res.nit) + more,
+        }
 
     @staticmethod
-    def _free(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray
-              ) -> np.ndarray:
+    def _free(
+        x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> np.ndarray:
         return ~(((x <= lo) & (g >= 0)) | ((x >= hi) & (g <= 0)))
 
-    def _newton(self, x: np.ndarray, w: np.ndarray, scale: float, lo: np.ndarray,
-                hi: np.ndarray, *, max_steps: int, tol: float, polish: bool = False,
-                fixed: np.ndarray | None = None) -> tuple[np.ndarray, int, bool]:
+    def _newton(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        scale: float,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        *,
+        max_steps: int,
+        tol: float,
+        polish: bool = False,
+        fixed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, int, bool]:
         """Projected Newton steps on the free parameters.
 
         Each step uses the exact Hessian, or the expected information (a Gauss–Newton
@@ -1103,8 +1338,10 @@ class _Design:
             else:
                 d = _solve_pd(self.hessian(x, w, sample=True)[sub] / scale, -g[free])
                 if d is None:  # not convex here: a Gauss–Newton (Fisher) step
-                    d = _solve_pd(self.hessian(x, w, fisher=True, sample=True)[sub]
-                                  / scale, -g[free])
+                    d = _solve_pd(
+                        self.hessian(x, w, fisher=True, sample=True)[sub] / scale,
+                        -g[free],
+                    )
             if d is None:
                 return x, step, False
             t = 1.0
@@ -1115,8 +1352,11 @@ class _Design:
                 fn, gn = self.objective(xn, w, scale)
                 # at the optimum f no longer resolves the progress: a full step that
                 # halves the gradient within rounding of f is progress too
-                better = fn <= f or (t == 1.0 and fn <= f + 1e-13 * abs(f) and
-                                     float(np.max(np.abs(gn[free]))) < 0.5 * g_free)
+                better = fn <= f or (
+                    t == 1.0
+                    and fn <= f + 1e-13 * abs(f)
+                    and float(np.max(np.abs(gn[free]))) < 0.5 * g_free
+                )
                 if better or t < 1e-3:
                     break
                 t /= 2
@@ -1143,7 +1383,8 @@ class _Design:
             return cov
         try:
             cov[np.ix_(free, free)] = np.linalg.inv(
-                self.hessian(x, self.weight)[np.ix_(free, free)])
+                self.hessian(x, self.weight)[np.ix_(free, free)]
+            )
         except np.linalg.LinAlgError:
             return None
         return cov
@@ -1178,9 +1419,15 @@ class _ConvParts:
     pair_local: np.ndarray  # fitted channel index of every pair (-1: not fitted)
     pair_channel: np.ndarray  # channel code of every pair
 
-    def shares(self, params: list[np.ndarray], stages: list[_Stage],
-               gamma: np.ndarray | None, *, baseline: bool,
-               split: str = "shapley") -> _Shares:
+    def shares(
+        self,
+        params: list[np.ndarray],
+        stages: list[_Stage],
+        gamma: np.ndarray | None,
+        *,
+        baseline: bool,
+        split: str = "shapley",
+    ) -> _Shares:
         """Split each converting journey over its channels by Shapley values."""
         n_pairs = len(self.pair_row)
         h_touch = np.zeros(len(self.row))
@@ -1192,11 +1439,15 @@ class _ConvParts:
             h_touch += h
             hp = np.bincount(self.pair, weights=h, minlength=n_pairs)
             k = math.exp(-float(x[0]))
-            terms = [t for coef, logz in terms
-                     for t in ((coef, logz), (-coef * k, logz - hp))]
+            terms = [
+                t
+                for coef, logz in terms
+                for t in ((coef, logz), (-coef * k, logz - hp))
+            ]
         if gamma is not None:
-            g = np.where(self.pair_local >= 0, gamma[np.maximum(self.pair_local, 0)],
-                         0.0)
+            g = np.where(
+                self.pair_local >= 0, gamma[np.maximum(self.pair_local, 0)], 0.0
+            )
             terms = [(coef, logz + g) for coef, logz in terms]
         phi = np.zeros(n_pairs)
         v_all = np.zeros(self.n_rows)
@@ -1204,11 +1455,13 @@ class _ConvParts:
         for coef, logz in terms:
             total = np.bincount(self.pair_row, weights=logz, minlength=self.n_rows)
             if split == "shapley":
-                phi += coef * shapley_product_game(self.pair_row, np.exp(logz),
-                                                   self.n_rows)
+                phi += coef * shapley_product_game(
+                    self.pair_row, np.exp(logz), self.n_rows
+                )
             else:  # removal: v(S) − v(S ∖ c)
-                phi += coef * (np.exp(total[self.pair_row]) -
-                               np.exp(total[self.pair_row] - logz))
+                phi += coef * (
+                    np.exp(total[self.pair_row]) - np.exp(total[self.pair_row] - logz)
+                )
             v_all += coef * np.exp(total)
             v_none += coef
         phi = np.maximum(phi, 0.0)
@@ -1220,16 +1473,22 @@ class _ConvParts:
         n_touch_row = np.bincount(self.row, minlength=self.n_rows)
         pair = phi / np.where(ok, phi_sum, 1.0)[self.pair_row]
         if baseline:
-            base = np.where(ok, np.clip(v_none / np.where(v_all > 0, v_all, 1.0), 0, 1),
-                            1.0)
+            base = np.where(
+                ok, np.clip(v_none / np.where(v_all > 0, v_all, 1.0), 0, 1), 1.0
+            )
             pair = pair * (1 - base)[self.pair_row]
         else:
             base = np.zeros(self.n_rows)
             # a journey where no channel has any effect: split by touch count
-            pair = np.where(ok[self.pair_row], pair,
-                            n_touch_pair / np.maximum(n_touch_row, 1)[self.pair_row])
+            pair = np.where(
+                ok[self.pair_row],
+                pair,
+                n_touch_pair / np.maximum(n_touch_row, 1)[self.pair_row],
+            )
         hp_all = np.bincount(self.pair, weights=h_touch, minlength=n_pairs)
-        within = np.where(hp_all[self.pair] > 0,
-                          h_touch / np.where(hp_all > 0, hp_all, 1.0)[self.pair],
-                          1.0 / n_touch_pair[self.pair])
+        within = np.where(
+            hp_all[self.pair] > 0,
+            h_touch / np.where(hp_all > 0, hp_all, 1.0)[self.pair],
+            1.0 / n_touch_pair[self.pair],
+        )
         return _Shares(touch=pair[self.pair] * within, pair=pair, baseline=base)

@@ -359,8 +359,8 @@ def test_inputs_as_dicts_and_options(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_lists_sources(tmp_path: Path, good_file: Path) -> None:
-    with pytest.raises(TouchlineError, match="unknown source kind 'hubspot'; "
-                                             "supported: .*paths"):
+    with pytest.raises(TouchlineError, match=r"unknown source kind 'hubspot'; "
+                                             r"supported: .*paths"):
         ingest([("hubspot", good_file)], tmp_path / "store")
     assert not (tmp_path / "store").exists()
     assert "paths" in SOURCES

@@ -12,7 +12,12 @@ import pyarrow.compute as pc
 import pytest
 
 from attribution.exceptions import SchemaError
-from attribution.store import JOURNEY_SCHEMA, REJECT_SCHEMA, TOUCH_MEMORY_SCHEMA, open_store
+from attribution.store import (
+    JOURNEY_SCHEMA,
+    REJECT_SCHEMA,
+    TOUCH_MEMORY_SCHEMA,
+    open_store,
+)
 from connectors import ingest, read_salesforce
 from touchline.cli import main
 
