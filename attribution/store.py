@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from ._columnar import (
     concat_columnar,
     fnv1a64,
     is_sorted,
+    take_journeys,
 )
 from .exceptions import ParameterError, SchemaError
 
@@ -541,7 +542,7 @@ class Store:
             weights, won journeys with no ``closed_at``, null ``channel``.
         """
         if self._columnar is None:
-            if self._touches_table is None and self._location("touches").is_dir():
+            if self.is_partitioned:
                 self._columnar = self._partitioned_columnar()
             else:
                 self._columnar = build_columnar(
@@ -554,12 +555,51 @@ class Store:
             pa.default_memory_pool().release_unused()
         return self._columnar
 
+    @property
+    def is_loaded(self) -> bool:
+        """Whether :meth:`columnar` has been built (and is cached)."""
+        return self._columnar is not None
+
+    @property
+    def is_partitioned(self) -> bool:
+        """Whether the store on disk has the partitioned layout."""
+        return self.path is not None and self._touches_table is None and (
+            self.path / "touches").is_dir()
+
+    def columnar_where(self, select: Callable[[Columnar], np.ndarray]) -> Columnar:
+        """Return the Columnar of the journeys ``select`` keeps, part by part.
+
+        ``select`` gets each part's Columnar and returns a boolean per journey, so
+        memory holds the kept journeys only (plus one part while it is read). The
+        result is in ``journey_id`` order like :meth:`columnar`. Not cached.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> touches = pd.DataFrame({"journey_id": ["a", "b"], "channel": ["x", "y"]})
+        >>> journeys = pd.DataFrame({"journey_id": ["a", "b"]})
+        >>> store = open_store((touches, journeys))
+        >>> store.columnar_where(lambda c: c.lengths > 0).n_journeys
+        2
+        """
+        if not self.is_partitioned:
+            whole = self.columnar()
+            return take_journeys(whole, np.flatnonzero(select(whole)))
+        return concat_columnar(
+            [take_journeys(c, np.flatnonzero(select(c))) for c in self._parts()],
+            journeys_name=self.journeys_name,
+        )
+
     def _partitioned_columnar(self) -> Columnar:
         """Encode each part on its own (parts are sorted), then put them together.
 
         Sorting the concatenated parts again would hold the whole store as arrow
         tables and as arrays at once; part by part, only the arrays add up.
         """
+        return concat_columnar(list(self._parts()), journeys_name=self.journeys_name)
+
+    def _parts(self) -> Iterator[Columnar]:
+        """Validate and encode each part of a partitioned store in turn."""
         assert self.path is not None
         touch_files = sorted((self.path / "touches").glob("part-*.parquet"))
         journey_dir = self._location("journeys")
@@ -567,7 +607,6 @@ class Store:
             raise SchemaError(
                 f"{self.path / 'touches'}: holds no part-NNNNN.parquet files"
             )
-        parts = []
         for tf in touch_files:
             jf = journey_dir / tf.name
             if not jf.exists():
@@ -575,13 +614,11 @@ class Store:
                     f"{jf}: missing; every touches part needs the "
                     "journeys part of the same name"
                 )
-            parts.append(
-                build_columnar(
-                    self._read_files([tf], _COLUMNAR_TOUCHES),
-                    self._read_files([jf], _COLUMNAR_JOURNEYS),
-                    touches_name=str(tf),
-                    journeys_name=str(jf),
-                )
+            yield build_columnar(
+                self._read_files([tf], _COLUMNAR_TOUCHES),
+                self._read_files([jf], _COLUMNAR_JOURNEYS),
+                touches_name=str(tf),
+                journeys_name=str(jf),
             )
             pa.default_memory_pool().release_unused()
         extra = sorted(
@@ -589,15 +626,12 @@ class Store:
             - {f.name for f in touch_files}
         )
         for name in extra:  # journeys parts without touches (journeys with none)
-            parts.append(
-                build_columnar(
-                    TOUCH_SCHEMA.empty_table().select(_COLUMNAR_TOUCHES),
-                    self._read_files([journey_dir / name], _COLUMNAR_JOURNEYS),
-                    touches_name=str(self.path / "touches"),
-                    journeys_name=str(journey_dir / name),
-                )
+            yield build_columnar(
+                TOUCH_SCHEMA.empty_table().select(_COLUMNAR_TOUCHES),
+                self._read_files([journey_dir / name], _COLUMNAR_JOURNEYS),
+                touches_name=str(self.path / "touches"),
+                journeys_name=str(journey_dir / name),
             )
-        return concat_columnar(parts, journeys_name=self.journeys_name)
 
 
 def open_store(

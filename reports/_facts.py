@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = ["NO_CAMPAIGN", "NO_CONTENT", "UNATTRIBUTED", "CreditRows", "Facts",
            "facts_for", "open_credit"]
 
 US_PER_DAY = 86_400 * 1_000_000
+_MONTH_US = 32 * US_PER_DAY  # a month before a quarter, and some
 #: Row label for touches without a content asset.
 NO_CONTENT = "(no content)"
 #: Row label for touches and spend without a campaign.
@@ -200,8 +201,52 @@ class Facts:
     # ------------------------------------------------------------------ the store
     @cached_property
     def c(self) -> Columnar:
-        """The store's columnar arrays."""
-        return self.store.columnar()
+        """The store's columnar arrays, or the part of them a report can show.
+
+        A partitioned store that is not loaded yet is read part by part, keeping
+        only the journeys the run's quarters can show (:meth:`_shown`), so a
+        report of a large store holds a quarter's journeys, not the whole log.
+        Every table is the same either way.
+        """
+        store = self.store
+        select = self._shown()
+        if store.is_loaded or not store.is_partitioned or select is None:
+            return store.columnar()
+        return store.columnar_where(select)
+
+    def _shown(self) -> Callable[[Columnar], np.ndarray] | None:
+        """Which journeys any table of the run's quarters looks at (None: all).
+
+        A journey that has a touch or a lead, opportunity or close date in a quarter
+        of the run, widened by a month before it (lead velocity counts the month
+        before the quarter), or that holds credit rows.
+        """
+        ranges = []
+        for q in self.quarters:
+            try:
+                lo, hi = self.bounds(q)
+            except TouchlineError:  # a run over the whole store ("all")
+                return None
+            ranges.append((lo - _MONTH_US, hi))
+        table = self.result.credit_table
+        credited = pa.array([], pa.string())
+        if table.num_rows and "journey_id" in table.column_names:
+            codes, ids = _dict_codes(table.column("journey_id"))
+            credited = ids.take(pa.array(np.unique(codes)))  # the ids in use
+
+        def select(c: Columnar) -> np.ndarray:
+            keep = pc.is_in(c.journey_ids, value_set=credited).to_numpy(
+                zero_copy_only=False).astype(bool)
+            touch = np.zeros(c.n_touches, bool)
+            for lo, hi in ranges:
+                for d in (c.lead_created_at, c.opportunity_created_at, c.closed_at):
+                    keep |= (d >= lo) & (d < hi)
+                touch |= (c.ts >= lo) & (c.ts < hi)
+            keep |= np.bincount(c.journey_of_touch()[touch],
+                                minlength=c.n_journeys) > 0
+            return keep
+
+        return select
 
     @cached_property
     def journey_of_touch(self) -> np.ndarray:
@@ -456,13 +501,15 @@ class Facts:
         ids = self.c.journey_ids
         if jdict.equals(ids.cast(pa.string())):  # the run's own dictionary
             where = np.arange(len(ids), dtype=np.int64)
-        else:
-            found = pc.index_in(jdict, value_set=ids)
+        else:  # look up the ids in use (the dictionary may name every journey)
+            used = np.unique(jcodes)
+            found = pc.index_in(jdict.take(pa.array(used)), value_set=ids)
             if found.null_count:
                 raise TouchlineError("credit: journey ids of the attribution run are "
                                      "not in this store; give the store the run was "
                                      "made on")
-            where = found.to_numpy(zero_copy_only=False).astype(np.int64)
+            where = np.full(len(jdict), -1, np.int64)
+            where[used] = found.to_numpy(zero_copy_only=False)
         tcodes, tdict = _dict_codes(table.column("target"))
         qcodes, qdict = _dict_codes(table.column("quarter"))
         return {"journey": where[jcodes], "tcodes": tcodes,
