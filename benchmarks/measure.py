@@ -294,7 +294,8 @@ def run_task(task: str, args: list[str]) -> dict[str, Any]:
         from touchline.cli import main as cli
 
         t0 = time.perf_counter()
-        code = cli(["attribute", args[0], "--models", "all", "--target",
+        models = args[2] if len(args) > 2 else "all"
+        code = cli(["attribute", args[0], "--models", models, "--target",
                     "pipeline,revenue", "--out", args[1], "--quiet"])
         if code:
             raise RuntimeError(f"touchline attribute exited with {code}")
