@@ -32,8 +32,6 @@ import pyarrow.parquet as pq
 
 from attribution.exceptions import SchemaError
 
-from ._values import canonical
-
 DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 20
 _MAX_PREAMBLE = 30
@@ -105,6 +103,14 @@ class Input:
             if self.skip:
                 out["lines_above_header"] = self.skip
         return out
+
+
+def canonical(name: str) -> str:
+    """Return the comparison key of a column name: ``CampaignId`` == ``campaign_id``.
+
+    Case, underscores, spaces and a byte-order mark are ignored.
+    """
+    return "".join(ch for ch in name.lstrip("\ufeff").lower() if ch.isalnum())
 
 
 # ----------------------------------------------------------------------------- opening
@@ -344,7 +350,7 @@ def _csv_batches(inp: Input, batch_bytes: int, threads: bool) -> Iterator[Batch]
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         _raise_csv(inp, exc)
         return
     except StopIteration:  # pragma: no cover - empty after the header

@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,14 @@ import pyarrow.compute as pc
 from attribution.exceptions import SchemaError
 from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA, TOUCH_SCHEMA
 
+from ._stream import Input, NotUtf8, iter_batches
 from ._values import (
     CsvTable,
     Rejects,
+    as_latin1,
     canonical,
     date_hint,
+    open_csv_strings,
     parse_amounts,
     parse_bools,
     parse_timestamps,
@@ -171,6 +174,8 @@ class _File:
 
     Files are read one object at a time and released once their rows are
     classified (:meth:`release`), so only one export's text is in memory at once.
+    The largest export, CampaignMember, is instead read a batch at a time
+    (:meth:`batches`), so its whole text never is.
     """
 
     path: Path
@@ -181,6 +186,7 @@ class _File:
     status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     _csv: CsvTable | None = None
     _summary: dict[str, Any] | None = None
+    _input: Input | None = None
 
     @property
     def csv(self) -> CsvTable:
@@ -193,6 +199,63 @@ class _File:
                                      len(self._csv.table.column_names))
             _check_deleted(self, self.include_deleted)
         return self._csv
+
+    def batches(self, batch_bytes: int) -> Iterator[tuple[int, _File]]:
+        """Read the file a batch at a time: ``(offset, view)`` per batch, in order.
+
+        A view is a :class:`_File` of the batch's rows sharing this file's rejects;
+        ``offset`` is the position of its first row among the file's rows (blank
+        rows left out, as in :attr:`csv`). The first reading checks rows as
+        :attr:`csv` does (rows of the wrong width and deleted rows are rejected)
+        and keeps the manifest summary; each view has a status of its own, and the
+        file's ``status`` is gathered from them when the reading ends. A later
+        reading gives views whose status is a slice of ``status``.
+
+        Raises
+        ------
+        NotUtf8
+            When the first reading meets text that is not UTF-8: call
+            :meth:`read_as_latin1` and read again.
+        """
+        first = self._summary is None
+        if self._input is None:
+            self._input = open_csv_strings(self.path)
+        inp = replace(self._input, invalid=[], blank=0)
+        statuses = []
+        offset = 0
+        for batch in iter_batches(inp, batch_bytes=batch_bytes):
+            n = batch.table.num_rows
+            status = (np.zeros(n, np.int8) if first
+                      else self.status[offset:offset + n])
+            csv = CsvTable(path=self.path, table=batch.table, rows=batch.rows,
+                           encoding=inp.encoding or "utf-8",
+                           delimiter=inp.delimiter or ",")
+            view = _File(path=self.path, obj=self.obj, header=self.header,
+                         rejects=self.rejects, status=status, _csv=csv)
+            if first:
+                _check_deleted(view, self.include_deleted)
+                statuses.append(status)
+            yield offset, view
+            offset += n
+        if first:
+            self.status = (np.concatenate(statuses) if statuses
+                           else np.zeros(0, np.int8))
+            self.rejects.add_invalid(inp.invalid, len(inp.header))
+            self._summary = {"rows_read": offset + len(inp.invalid),
+                             "invalid": len(inp.invalid),
+                             "encoding": inp.encoding, "delimiter": inp.delimiter}
+        elif offset != len(self.status):  # pragma: no cover - the file changed
+            raise SchemaError(f"{self.path}: changed while it was being read "
+                              f"({len(self.status)} rows, then {offset})")
+
+    def read_as_latin1(self) -> None:
+        """Forget a first reading stopped by NotUtf8; read as Latin-1 next time."""
+        if self._input is None:  # pragma: no cover - a programming error
+            raise AssertionError(f"{self.path}: not opened")
+        self._input = as_latin1(self._input)
+        self.rejects = Rejects(SOURCE, self.path.name)
+        self.status = np.zeros(0, np.int8)
+        self._summary = None
 
     def release(self) -> None:
         """Drop the file's text, keeping what the manifest needs."""
@@ -780,24 +843,10 @@ _MEMBER_SCHEMA = pa.schema([
     ("source_ref", pa.string())])
 
 
-#: Members are checked and turned into touches this many rows at a time, so the
-#: temporaries of a large export stay bounded by the slice, not the file.
-_MEMBER_SLICE = 1 << 20
-
-
-def _slices(f: _File, size: int) -> list[tuple[int, _File]]:
-    """Zero-copy views of ``f`` of ``size`` rows sharing its status and rejects."""
-    csv = f.csv
-    out = []
-    for start in range(0, max(csv.table.num_rows, 1), size):
-        stop = min(start + size, csv.table.num_rows)
-        sub = CsvTable(path=csv.path, table=csv.table.slice(start, stop - start),
-                       rows=csv.rows[start:stop], encoding=csv.encoding,
-                       delimiter=csv.delimiter)
-        out.append((start, _File(path=f.path, obj=f.obj, header=f.header,
-                                 rejects=f.rejects, status=f.status[start:stop],
-                                 _csv=sub)))
-    return out
+#: The CampaignMember export is read in batches of about this many bytes of text,
+#: so memory holds one batch's text and the temporaries of checking it, never the
+#: whole file's.
+_MEMBER_BATCH_BYTES = 1 << 24
 
 
 def _members(files: list[_File], campaigns: pa.Table, leads: pa.Table,
@@ -805,55 +854,77 @@ def _members(files: list[_File], campaigns: pa.Table, leads: pa.Table,
              unmapped: dict[str, int]) -> pa.Table:
     """Responded campaign members as touches keyed by their canonical person.
 
-    Two passes over slices of each file: the first checks every row (rejects) and
-    keeps the member keys of valid rows for the duplicate check across the whole
-    file; the second turns the members that responded into touches.
+    Each file is read twice, a batch at a time: the first reading checks every row
+    (rejects) and keeps the member keys of valid rows for the duplicate check
+    across the whole file; the second turns the members that responded into
+    touches.
     """
     parts = []
     seq0 = 0
     converted = leads.filter(pc.is_valid(leads.column("converted_contact_id")))
     for f in files:
-        n = f.csv.table.num_rows
-        ts_us = np.zeros(n, dtype=np.int64)
-        responded = np.zeros(n, dtype=bool)
-        keys = []
-        for start, sub in _slices(f, _MEMBER_SLICE):
-            valid = _check_members(sub, campaigns, tz, ts_us, responded, start)
-            where = np.flatnonzero(valid)
-            if len(where):
-                sel = pa.array(where)
-                keys.append(pa.table({
-                    "c": pc.fill_null(sub.col("campaignid").take(sel), ""),
-                    "k": pc.fill_null(sub.col("contactid").take(sel), ""),
-                    "l": pc.fill_null(sub.col("leadid").take(sel), ""),
-                    "pos": pa.array(where + start)}))
-        if keys:  # a repeated member (same campaign and person): the first one wins
-            table = pa.concat_tables(keys)
-            del keys
-            firsts = table.group_by(["c", "k", "l"], use_threads=False).aggregate(
+        try:
+            ts_us, responded, keys = _check_member_file(f, campaigns, tz)
+        except NotUtf8:  # met after the first batches: start again as Latin-1
+            f.read_as_latin1()
+            ts_us, responded, keys = _check_member_file(f, campaigns, tz)
+        if keys.num_rows:  # a repeated member (same campaign and person): first wins
+            firsts = keys.group_by(["c", "k", "l"], use_threads=False).aggregate(
                 [("pos", "min")]).column("pos_min").to_numpy()
-            valid_pos = table.column("pos").to_numpy()
-            del table
+            valid_pos = keys.column("pos").to_numpy()
+            del keys
+            _release_memory()
             dup = np.setdiff1d(valid_pos, firsts, assume_unique=True)
             f.status[dup] = _DUPLICATE
             keep = np.setdiff1d(valid_pos, dup, assume_unique=True)
             # members who never responded are looked up (read, checked), not touches
             f.status[keep[~responded[keep]]] = _LOOKED_UP
             f.status[keep[responded[keep]]] = _USED
-        for start, sub in _slices(f, _MEMBER_SLICE):
-            use = sub.status == _USED
-            if not use.any():
-                continue
-            parts.append(_member_touches(sub, use, ts_us[start:start + len(use)],
-                                         seq0 + start, campaigns, leads, converted,
+        used = [_used_members(view, start, campaigns)
+                for start, view in f.batches(_MEMBER_BATCH_BYTES)
+                if (view.status == _USED).any()]
+        if used:
+            parts.append(_member_touches(f.path.name, _concat(used, _USED_SCHEMA),
+                                         ts_us, seq0, campaigns, leads, converted,
                                          mapping, unmapped))
-        seq0 += n
+        del used
+        seq0 += len(f.status)
     return _concat(parts, _MEMBER_SCHEMA).unify_dictionaries()
 
 
-def _check_members(f: _File, campaigns: pa.Table, tz: str | None, ts_us: np.ndarray,
-                   responded_out: np.ndarray, start: int) -> np.ndarray:
-    """Check a slice of members, reject bad rows; fill ``ts_us`` and ``responded``."""
+def _check_member_file(f: _File, campaigns: pa.Table, tz: str | None
+                       ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """First reading of a member file: check every row, reject the bad ones.
+
+    Returns each row's touch time (microseconds) and whether it responded, and the
+    duplicate-check keys of the valid rows: ``c`` (the campaign's position in
+    ``campaigns``), ``k`` and ``l`` (contact and lead id, empty when none) and
+    ``pos`` (the row's position in the file).
+    """
+    ts_parts, responded_parts, keys = [], [], []
+    for start, view in f.batches(_MEMBER_BATCH_BYTES):
+        valid, ts_us, responded = _check_members(view, campaigns, tz)
+        ts_parts.append(ts_us)
+        responded_parts.append(responded)
+        where = np.flatnonzero(valid)
+        if len(where):
+            sel = pa.array(where)
+            keys.append(pa.table({
+                "c": pc.index_in(view.col("campaignid").take(sel),
+                                 value_set=campaigns.column("campaign_id")),
+                "k": pc.fill_null(view.col("contactid").take(sel), ""),
+                "l": pc.fill_null(view.col("leadid").take(sel), ""),
+                "pos": pa.array(where + start)}))
+    schema = pa.schema([("c", pa.int32()), ("k", pa.string()), ("l", pa.string()),
+                        ("pos", pa.int64())])
+    return (np.concatenate(ts_parts) if ts_parts else np.zeros(0, np.int64),
+            np.concatenate(responded_parts) if responded_parts else np.zeros(0, bool),
+            _concat(keys, schema))
+
+
+def _check_members(f: _File, campaigns: pa.Table, tz: str | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check members, reject bad rows; return valid rows, touch times, responded."""
     n = f.csv.table.num_rows
     camp, contact, lead = f.col("campaignid"), f.col("contactid"), f.col("leadid")
     checks: list[tuple[np.ndarray, str]] = [
@@ -882,47 +953,77 @@ def _check_members(f: _File, campaigns: pa.Table, tz: str | None, ts_us: np.ndar
                    "CampaignId is not in the Campaign export (or that row was "
                    "rejected)"))
     valid = _apply(f, checks)
-    ts_us[start:start + n] = np.where(first_ok, first.us if first is not None else 0,
-                                      created.us if created is not None else 0)
-    responded_out[start:start + n] = responded
-    return valid
+    ts_us = np.where(first_ok, first.us if first is not None else 0,
+                     created.us if created is not None else 0).astype(np.int64)
+    return valid, ts_us, np.asarray(responded, dtype=bool)
 
 
-def _member_touches(f: _File, use: np.ndarray, ts_us: np.ndarray, seq0: int,
+# the used members of a file, as read: campaign (position in the campaigns), ids,
+# status, position in the file and record number
+_USED_SCHEMA = pa.schema([("campaign", pa.int32()), ("contact", pa.string()),
+                          ("lead", pa.string()), ("status", _DICT),
+                          ("pos", pa.int64()), ("row", pa.int64())])
+
+
+def _used_members(f: _File, start: int, campaigns: pa.Table) -> pa.Table:
+    """Return the members of a batch that are touches, as :data:`_USED_SCHEMA`."""
+    where = np.flatnonzero(f.status == _USED)
+    rows = pa.array(where)
+    return pa.table({
+        "campaign": pc.index_in(f.col("campaignid").take(rows),
+                                value_set=campaigns.column("campaign_id")),
+        "contact": f.col("contactid").take(rows), "lead": f.col("leadid").take(rows),
+        "status": pc.dictionary_encode(f.col("status").take(rows)),
+        "pos": pa.array(where + start), "row": pa.array(f.csv.rows[where]),
+    }, schema=_USED_SCHEMA)
+
+
+def _member_touches(name: str, used: pa.Table, ts_us: np.ndarray, seq0: int,
                     campaigns: pa.Table, leads: pa.Table, converted: pa.Table,
                     mapping: ChannelMapping | None, unmapped: dict[str, int]
                     ) -> pa.Table:
-    """Build the touches of the members of a slice that are used."""
-    rows = pa.array(np.flatnonzero(use))
-    m = len(rows)
-    camp = f.col("campaignid").take(rows)
-    contact, lead = f.col("contactid").take(rows), f.col("leadid").take(rows)
+    """Build the touches of the used members of the file ``name``.
+
+    They are built all at once, not a batch at a time: each lookup in the leads
+    builds a hash table of every lead.
+    """
+    m = used.num_rows
+    pos = used.column("pos").to_numpy()
+    contact = used.column("contact").combine_chunks()
+    lead = used.column("lead").combine_chunks()
     person_id = pc.coalesce(contact, lead)
     # a lead converted into a contact is that contact
     idx = pc.index_in(lead, value_set=converted.column("lead_id"))
     lead_as_contact = converted.column("converted_contact_id").combine_chunks() \
         .take(idx) if converted.num_rows else pa.nulls(m, pa.string())
+    del idx
     person = pc.coalesce(contact, lead_as_contact, lead)
-    info = _campaign_info(camp, campaigns)
-    interaction = _interactions(info.column("type"), f.col("status").take(rows))
+    del lead_as_contact
+    info = _campaign_info(used.column("campaign").combine_chunks(), campaigns)
+    status = used.column("status").combine_chunks()
+    interaction = _interactions(info.column("type"), status.cast(pa.string()))
     lead_idx = pc.index_in(lead, value_set=leads.column("lead_id"))
     lead_source = (leads.column("lead_source").combine_chunks().take(lead_idx)
                    if leads.num_rows else pa.nulls(m, pa.string()))
+    del lead_idx
     channel = member_channels(info.column("type"), info.column("name"), interaction,
                               lead_source, mapping, unmapped=unmapped)
+    rows = used.column("row").combine_chunks()
+    refs = (pa.array([f"{name}:{r}" for r in rows.to_pylist()], pa.string())
+            if m < 64 else pc.binary_join_element_wise(name, pc.cast(rows, pa.string()),
+                                                       ":"))
     return pa.table({
         "person": person, "person_id": person_id,
-        "ts": pa.array(ts_us[use], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "seq": pa.array(np.flatnonzero(use).astype(np.int64) + seq0),
+        "ts": pa.array(ts_us[pos], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "seq": pa.array(pos + seq0),
         "channel": pc.dictionary_encode(channel),
         "campaign": info.column("name"), "interaction": interaction,
-        "source_ref": _refs(f).take(rows),
+        "source_ref": refs,
     }, schema=_MEMBER_SCHEMA)
 
 
-def _campaign_info(camp: pa.Array, campaigns: pa.Table) -> pa.Table:
-    """Name and type of each member's campaign (null when unknown)."""
-    idx = pc.index_in(camp, value_set=campaigns.column("campaign_id"))
+def _campaign_info(idx: pa.Array, campaigns: pa.Table) -> pa.Table:
+    """Name and type of each member's campaign, from its position in ``campaigns``."""
     names = campaigns.column("name").combine_chunks()
     types = campaigns.column("type").combine_chunks()
     name = pa.DictionaryArray.from_arrays(pc.cast(idx, pa.int32()), names)
