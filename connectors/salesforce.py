@@ -393,10 +393,25 @@ def read_salesforce(
         extra = by_account.select(["journey_id", "contact_id"])
         people_of_opp = _distinct(pa.concat_tables([roles, extra]),
                                   ["journey_id", "contact_id"])
+    roles = people_of_opp.filter(pc.is_in(people_of_opp.column("journey_id"),
+                                          value_set=opps.column("journey_id")))
+    del people_of_opp
 
+    # each table is dropped once the last step that needs it is done
     created = _person_created(contacts, leads)
-    journeys, touches, people = _assemble(opps, people_of_opp, members, created,
-                                          contacts, leads)
+    index = _RoleIndex.of(roles)
+    member_codes = index.codes(members.column("person"))
+    alone_people = pc.unique(members.column("person").filter(
+        pa.array(member_codes < 0)).combine_chunks())
+    journeys = _journeys(opps, roles, alone_people, created, contacts)
+    del opps, created, contacts
+    _release_memory()
+    people = _people(roles, index, alone_people, leads)
+    del leads, alone_people
+    _release_memory()
+    touches = _touches(members, member_codes, roles, index)
+    del members, member_codes
+    _release_memory()
     for f in files:
         f.status[f.status == 0] = _LOOKED_UP  # whatever served joins only
     rejects = pa.concat_tables([f.rejects.table() for f in files])
@@ -1121,106 +1136,173 @@ def _person_created(contacts: pa.Table, leads: pa.Table) -> pa.Table:
     return out
 
 
-def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Table,
-              contacts: pa.Table, leads: pa.Table
-              ) -> tuple[pa.Table, pa.Table, pa.Table]:
+@dataclass(frozen=True)
+class _RoleIndex:
+    """The contact-role rows of each contact, for joins on integer codes.
+
+    A contact's code is its position in ``contacts``; ``order`` lists the role rows
+    grouped by code (in row order within a contact), the rows of code ``c`` being
+    ``order[starts[c]:starts[c] + counts[c]]``.
+    """
+
+    contacts: pa.Array
+    order: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, roles: pa.Table) -> _RoleIndex:
+        """Index the ``contact_id`` of ``roles``."""
+        contact = roles.column("contact_id").combine_chunks()
+        encoded = pc.dictionary_encode(contact)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        counts = np.bincount(codes, minlength=len(encoded.dictionary))
+        return cls(contacts=encoded.dictionary,
+                   order=np.argsort(codes, kind="stable"),
+                   starts=np.cumsum(counts) - counts, counts=counts)
+
+    def codes(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Return the code of each id, -1 for ids with no role (and for null)."""
+        at = pc.index_in(ids, value_set=self.contacts)
+        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def pairs(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Join ids (by their codes) to role rows: ``(id position, role row)`` pairs.
+
+        In id order, then role row order; ids with no role give none.
+        """
+        rows = np.flatnonzero(codes >= 0)
+        per = self.counts[codes[rows]]
+        left = np.repeat(rows, per)
+        ends = np.cumsum(per)
+        within = np.arange(len(left)) - np.repeat(ends - per, per)
+        right = self.order[np.repeat(self.starts[codes[rows]], per) + within]
+        return left, right
+
+
+def _journeys(opps: pa.Table, roles: pa.Table, alone_people: pa.Array,
+              created: pa.Table, contacts: pa.Table) -> pa.Table:
+    """Return the journeys, sorted by ``journey_id``.
+
+    One per opportunity (``lead_created_at`` the earliest creation among its
+    people), then one per responded person with no opportunity.
+    """
     ts_type = pa.timestamp("us", tz="UTC")
-    # -- opportunity journeys and their touches
-    roles = roles.filter(pc.is_in(roles.column("journey_id"),
-                                  value_set=opps.column("journey_id")))
-    # join on member row numbers, then take the members once (a join would carry
-    # every member column through its hash table)
-    member_rows = pa.table({"person": members.column("person"),
-                            "member_row": pa.array(np.arange(members.num_rows))})
-    pairs = member_rows.join(roles.select(["contact_id", "journey_id"]), keys="person",
-                             right_keys="contact_id", join_type="inner",
-                             use_threads=False)
-    del member_rows
-    opp_touches = members.take(pairs.column("member_row")).append_column(
-        "journey_id", pairs.column("journey_id"))
-    del pairs
-    _release_memory()
-    first_created = roles.join(created, keys="contact_id", right_keys="person",
-                               join_type="left outer", use_threads=False)
-    lead_created = first_created.group_by(["journey_id"], use_threads=False).aggregate(
-        [("created", "min")]).rename_columns(["journey_id", "lead_created_at"])
-    opp_j = opps.join(lead_created, keys="journey_id", join_type="left outer",
-                      use_threads=False)
-    # -- people with no opportunity: journeys of their own
-    in_opps = pc.is_in(members.column("person"), value_set=roles.column("contact_id"))
-    alone = members.filter(pc.invert(in_opps))
-    alone_touches = alone.append_column("journey_id", alone.column("person"))
-    alone_people = pc.unique(alone.column("person"))
+    n = opps.num_rows
+    # the earliest creation of each opportunity's people (null when none is known)
+    at = pc.fill_null(pc.index_in(roles.column("contact_id"),
+                                  value_set=created.column("person")), -1
+                      ).to_numpy(zero_copy_only=False)
+    known = created.column("created")
+    known_us = pc.fill_null(known.cast(pa.int64()), 0).to_numpy()
+    ok = at >= 0
+    ok[ok] = known.is_valid().to_numpy(zero_copy_only=False)[at[ok]]
+    journey = pc.index_in(roles.column("journey_id"), value_set=opps.column(
+        "journey_id")).to_numpy(zero_copy_only=False)[ok]
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, journey, known_us[at[ok]])
+    has = np.zeros(n, dtype=bool)
+    has[journey] = True
+    opp_j = pa.table({
+        "journey_id": opps.column("journey_id"),
+        "account_id": opps.column("account_id"),
+        "lead_created_at": pa.array(first, pa.int64(), mask=~has).cast(ts_type),
+        "opportunity_created_at": opps.column("opportunity_created_at"),
+        "closed_at": opps.column("closed_at"), "won": opps.column("won"),
+        "pipeline_amount": opps.column("pipeline_amount"),
+        "revenue_amount": opps.column("revenue_amount"),
+        "currency": opps.column("currency"),
+        "weight": pa.array(np.ones(n, np.int64)),
+    })
+    # people with no opportunity: journeys of their own
+    m = len(alone_people)
     acc = pc.index_in(alone_people, value_set=contacts.column("contact_id"))
     alone_created = pc.index_in(alone_people, value_set=created.column("person"))
-    n_alone = len(alone_people)
+    currency = opps.column("currency")[0].as_py() if n else None
+    zeros = pa.array(np.zeros(m))
     alone_j = pa.table({
         "journey_id": alone_people,
         "account_id": contacts.column("account_id").combine_chunks().take(acc)
-        if contacts.num_rows else pa.nulls(n_alone, pa.string()),
-        "lead_created_at": created.column("created").combine_chunks().take(
-            alone_created) if created.num_rows else pa.nulls(n_alone, ts_type),
-    })
-    currency = opps.column("currency")[0].as_py() if opps.num_rows else None
-    columns = [f.name for f in JOURNEY_SCHEMA]
-    opp_j = opp_j.append_column("weight", pa.array(np.ones(opp_j.num_rows, np.int64)))
-    zeros = pa.array(np.zeros(n_alone))
-    alone_j = pa.table({
-        "journey_id": alone_j.column("journey_id"),
-        "account_id": alone_j.column("account_id"),
-        "lead_created_at": alone_j.column("lead_created_at"),
-        "opportunity_created_at": pa.nulls(n_alone, ts_type),
-        "closed_at": pa.nulls(n_alone, ts_type),
-        "won": pa.array(np.zeros(n_alone, bool)),
+        if contacts.num_rows else pa.nulls(m, pa.string()),
+        "lead_created_at": known.combine_chunks().take(alone_created)
+        if created.num_rows else pa.nulls(m, ts_type),
+        "opportunity_created_at": pa.nulls(m, ts_type),
+        "closed_at": pa.nulls(m, ts_type),
+        "won": pa.array(np.zeros(m, bool)),
         "pipeline_amount": zeros, "revenue_amount": zeros,
-        "currency": pa.array([currency] * n_alone, pa.string()),
-        "weight": pa.array(np.ones(n_alone, np.int64)),
+        "currency": pa.array([currency] * m, pa.string()),
+        "weight": pa.array(np.ones(m, np.int64)),
     })
+    columns = [f.name for f in JOURNEY_SCHEMA]
     journeys = pa.concat_tables([opp_j.select(columns).cast(JOURNEY_SCHEMA),
                                  alone_j.select(columns).cast(JOURNEY_SCHEMA)])
-    journeys = journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
+    return journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
 
-    touch_cols = [f.name for f in TOUCH_SCHEMA]
 
-    def as_touches(t: pa.Table) -> pa.Table:
-        n = t.num_rows
-        return pa.table({
-            "journey_id": t.column("journey_id"), "ts": t.column("ts"),
-            "seq": t.column("seq"), "person_id": t.column("person_id"),
-            "channel": t.column("channel"), "campaign": t.column("campaign"),
-            "content": pa.nulls(n, pa.string()), "interaction": t.column("interaction"),
-            "source": pa.array([SOURCE] * n, pa.string()) if n < 64 else
-            pa.repeat(pa.scalar(SOURCE), n),
-            "source_ref": t.column("source_ref")}).select(touch_cols).cast(
-                TOUCH_MEMORY_SCHEMA)
+def _people(roles: pa.Table, index: _RoleIndex, alone_people: pa.Array,
+            leads: pa.Table) -> pa.Table:
+    """Return every contact and lead id of every journey, sorted, without repeats.
 
-    # (the store writer sorts touches; a sort here would only copy them)
-    opp_touches = as_touches(opp_touches)
-    alone_touches = as_touches(alone_touches)
-    touches = pa.concat_tables([opp_touches, alone_touches])
-    del opp_touches, alone_touches
-    _release_memory()
-    # -- people: every contact and lead id of every journey
+    ``person_id``, ``journey_id``: an opportunity's contacts and the leads converted
+    into them; a person with no opportunity and the leads converted into it.
+    """
     conv = leads.filter(pc.is_valid(leads.column("converted_contact_id")))
-    lead_of_contact = conv.select(["lead_id", "converted_contact_id"])
-    opp_people = roles.select(["contact_id", "journey_id"]).rename_columns(
-        ["person_id", "journey_id"])
-    opp_leads = roles.join(lead_of_contact, keys="contact_id",
-                           right_keys="converted_contact_id", join_type="inner",
-                           use_threads=False).select(["lead_id", "journey_id"]
-                                                     ).rename_columns(
-        ["person_id", "journey_id"])
-    alone_people_t = pa.table({"person_id": alone_people, "journey_id": alone_people})
-    alone_leads = alone_people_t.join(lead_of_contact, keys="person_id",
-                                      right_keys="converted_contact_id",
-                                      join_type="inner", use_threads=False).select(
-        ["lead_id", "journey_id"]).rename_columns(["person_id", "journey_id"])
-    # (a member's own id is its person, or a lead converted into it: both above)
-    del alone
-    people = _distinct(pa.concat_tables([
-        t.cast(pa.schema([("person_id", pa.string()), ("journey_id", pa.string())]))
-        for t in (opp_people, opp_leads, alone_people_t, alone_leads)]),
-        ["person_id", "journey_id"])
+    lead_id = conv.column("lead_id").combine_chunks()
+    into = conv.column("converted_contact_id").combine_chunks()
+    left, right = index.pairs(index.codes(into))
+    alone_at = pc.index_in(into, value_set=alone_people)
+    of_alone = alone_at.is_valid()
+    person = pa.chunked_array([
+        *roles.column("contact_id").chunks, lead_id.take(pa.array(left)),
+        alone_people, lead_id.filter(of_alone)], pa.string())
+    journey = pa.chunked_array([
+        *roles.column("journey_id").chunks,
+        roles.column("journey_id").take(pa.array(right)), alone_people,
+        alone_people.take(alone_at.filter(of_alone))], pa.string())
+    del left, right, alone_at
+    people = pa.table({"person_id": person, "journey_id": journey})
     people = people.take(pc.sort_indices(people, [("person_id", "ascending"),
                                                   ("journey_id", "ascending")]))
-    return journeys, touches, people
+    # a pair may come twice (an id that is both a role contact and a lead, say):
+    # once sorted, a repeat follows its first
+    n = people.num_rows
+    if n < 2:
+        return people
+    p, j = people.column("person_id"), people.column("journey_id")
+    same = pc.and_(pc.equal(p.slice(1), p.slice(0, n - 1)),
+                   pc.equal(j.slice(1), j.slice(0, n - 1)))
+    repeat = pc.fill_null(same, False).to_numpy(zero_copy_only=False)
+    if not repeat.any():
+        return people
+    return people.filter(pa.array(np.r_[True, ~repeat]))
+
+
+def _touches(members: pa.Table, member_codes: np.ndarray, roles: pa.Table,
+             index: _RoleIndex) -> pa.Table:
+    """Return the touches: each member as a touch of every journey of its person.
+
+    First the touches of opportunities (in member order, then role order), then
+    those of people with no opportunity, whose journey is the person.
+    """
+    left, right = index.pairs(member_codes)
+    opp = members.take(pa.array(left)).append_column(
+        "journey_id", roles.column("journey_id").take(pa.array(right)))
+    del left, right
+    alone = members.filter(pa.array(member_codes < 0))
+    alone = alone.append_column("journey_id", alone.column("person"))
+    # (the store writer sorts touches; a sort here would only copy them)
+    return pa.concat_tables([_as_touches(opp), _as_touches(alone)])
+
+
+def _as_touches(t: pa.Table) -> pa.Table:
+    """Member rows with their ``journey_id`` in :data:`TOUCH_MEMORY_SCHEMA`."""
+    n = t.num_rows
+    return pa.table({
+        "journey_id": t.column("journey_id"), "ts": t.column("ts"),
+        "seq": t.column("seq"), "person_id": t.column("person_id"),
+        "channel": t.column("channel"), "campaign": t.column("campaign"),
+        "content": pa.nulls(n, pa.string()), "interaction": t.column("interaction"),
+        "source": pa.array([SOURCE] * n, pa.string()) if n < 64 else
+        pa.repeat(pa.scalar(SOURCE), n),
+        "source_ref": t.column("source_ref")}).select(
+            [f.name for f in TOUCH_SCHEMA]).cast(TOUCH_MEMORY_SCHEMA)
