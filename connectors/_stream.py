@@ -1,10 +1,13 @@
-"""Reading input files in batches, for the touches and spend connectors (internal).
+"""Reading input files in batches, for every connector that reads files (internal).
 
 :func:`open_input` looks at a file once (format, encoding, delimiter, lines above
 the header, header names) and :func:`iter_batches` then yields its rows in batches
 of text columns with the record number of every row, so memory stays bounded by the
 batch, not the file. Delimited text is read with pyarrow's streaming CSV reader;
-Parquet by row groups; JSON lines with pyarrow's streaming JSON reader.
+Parquet by row groups; JSON lines with pyarrow's streaming JSON reader. The
+Salesforce and GA4 connectors look at their CSV files with
+:func:`connectors._values.open_csv_strings` instead (their own header rules) and
+read them through :func:`iter_batches` too.
 
 Record numbers follow the paths connector: the header is the record after the lines
 above it, so in a plain file the first data row is row 2, the line a spreadsheet
