@@ -1,10 +1,13 @@
-"""Reading input files in batches, for the touches and spend connectors (internal).
+"""Reading input files in batches, for every connector that reads files (internal).
 
 :func:`open_input` looks at a file once (format, encoding, delimiter, lines above
 the header, header names) and :func:`iter_batches` then yields its rows in batches
 of text columns with the record number of every row, so memory stays bounded by the
 batch, not the file. Delimited text is read with pyarrow's streaming CSV reader;
-Parquet by row groups; JSON lines with pyarrow's streaming JSON reader.
+Parquet by row groups; JSON lines with pyarrow's streaming JSON reader. The
+Salesforce and GA4 connectors look at their CSV files with
+:func:`connectors._values.open_csv_strings` instead (their own header rules) and
+read them through :func:`iter_batches` too.
 
 Record numbers follow the paths connector: the header is the record after the lines
 above it, so in a plain file the first data row is row 2, the line a spreadsheet
@@ -31,8 +34,6 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from attribution.exceptions import SchemaError
-
-from ._values import canonical
 
 DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 20
@@ -105,6 +106,14 @@ class Input:
             if self.skip:
                 out["lines_above_header"] = self.skip
         return out
+
+
+def canonical(name: str) -> str:
+    """Return the comparison key of a column name: ``CampaignId`` == ``campaign_id``.
+
+    Case, underscores, spaces and a byte-order mark are ignored.
+    """
+    return "".join(ch for ch in name.lstrip("\ufeff").lower() if ch.isalnum())
 
 
 # ----------------------------------------------------------------------------- opening
@@ -344,7 +353,7 @@ def _csv_batches(inp: Input, batch_bytes: int, threads: bool) -> Iterator[Batch]
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         _raise_csv(inp, exc)
         return
     except StopIteration:  # pragma: no cover - empty after the header

@@ -6,7 +6,8 @@ value is ever guessed silently.
 
 - :func:`read_csv_strings` reads a delimited export with every column as text, keeps
   the record number of every row (the header is record 1) and tells blank rows and
-  rows of the wrong width apart.
+  rows of the wrong width apart; :func:`open_csv_strings` looks at such a file for
+  :func:`connectors._stream.iter_batches` to read it a batch at a time instead.
 - :func:`parse_timestamps` reads ISO dates and date-times, ``MM/DD/YYYY`` (with an
   optional time and AM/PM) and Excel serial day numbers.
 - :func:`parse_amounts` reads money with thousands separators, currency symbols or
@@ -20,23 +21,25 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from attribution.exceptions import SchemaError
 from attribution.store import REJECT_SCHEMA
 
+from ._stream import Input, NotUtf8, canonical, iter_batches, unique_names
+
 __all__ = [
     "CsvTable",
     "Rejects",
+    "as_latin1",
     "canonical",
+    "open_csv_strings",
     "parse_amounts",
     "parse_bools",
     "parse_timestamps",
@@ -61,14 +64,6 @@ _EXCEL = r"^\d{5}(?:\.\d+)?$"
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
-
-
-def canonical(name: str) -> str:
-    """Return the comparison key of a column name: ``CampaignId`` == ``campaign_id``.
-
-    Case, underscores, spaces and a byte-order mark are ignored.
-    """
-    return "".join(ch for ch in name.lstrip("\ufeff").lower() if ch.isalnum())
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -198,6 +193,44 @@ def read_header(path: str | os.PathLike[str]) -> list[str]:
     return [h.lstrip("\ufeff").strip() for h in header]
 
 
+def open_csv_strings(path: str | os.PathLike[str], *, skip_rows: int | None = None,
+                     delimiter: str | None = None, expected: tuple[str, ...] = ()
+                     ) -> Input:
+    """Look at a delimited file as :func:`read_csv_strings` reads it, rows unread.
+
+    Finds the encoding to try first, the lines above the header, the delimiter and
+    the header names (made unique); :func:`connectors._stream.iter_batches` then
+    reads the rows in batches, every column as text. When it raises
+    :class:`~connectors._stream.NotUtf8`, read again from :func:`as_latin1`.
+
+    Parameters and Raises are those of :func:`read_csv_strings`.
+    """
+    path = Path(path)
+    head = read_head(path)
+    if not head.strip():
+        raise SchemaError(f"{path}: file is empty; expected a header line and rows")
+    encoding = sniff_encoding(path, head)
+    text = _decode_head(head, encoding)
+    found_skip, lines = header_lines(text)
+    if not lines:
+        raise SchemaError(f"{path}: file is empty; expected a header line and rows")
+    skip = found_skip if skip_rows is None else skip_rows
+    header_line = lines[0] if skip_rows is None else text.splitlines()[skip]
+    if delimiter is None:
+        delimiter = sniff_delimiter(header_line, expected)
+    header = next(csv.reader([header_line], delimiter=delimiter))
+    header = [h.lstrip("\ufeff").strip() for h in header]
+    if not any(header):
+        raise SchemaError(f"{path}: the header line is empty")
+    return Input(path=path, format="csv", header=unique_names(header),
+                 encoding=encoding, delimiter=delimiter, skip=skip)
+
+
+def as_latin1(inp: Input) -> Input:
+    """Return ``inp`` to be read again from the start as Latin-1 (after NotUtf8)."""
+    return replace(inp, encoding="latin-1", invalid=[], blank=0)
+
+
 def read_csv_strings(path: str | os.PathLike[str], *, skip_rows: int | None = None,
                      delimiter: str | None = None, expected: tuple[str, ...] = ()
                      ) -> CsvTable:
@@ -206,7 +239,9 @@ def read_csv_strings(path: str | os.PathLike[str], *, skip_rows: int | None = No
     The encoding is UTF-8 (with or without a byte-order mark), UTF-16 with a
     byte-order mark, or else Latin-1. Leading blank lines and an Excel ``sep=X`` line
     are skipped. Rows whose every field is empty are blank and dropped; rows with the
-    wrong number of fields are kept aside in ``invalid``.
+    wrong number of fields are kept aside in ``invalid``. The file is read as
+    :func:`open_csv_strings` and :func:`connectors._stream.iter_batches` read it a
+    batch at a time; callers that need not hold the whole text use those.
 
     Parameters
     ----------
@@ -228,95 +263,22 @@ def read_csv_strings(path: str | os.PathLike[str], *, skip_rows: int | None = No
     SchemaError
         When the file is missing, empty, binary or cannot be parsed.
     """
-    path = Path(path)
-    head = read_head(path)
-    if not head.strip():
-        raise SchemaError(f"{path}: file is empty; expected a header line and rows")
-    encoding = sniff_encoding(path, head)
-    text = _decode_head(head, encoding)
-    found_skip, lines = header_lines(text)
-    if not lines:
-        raise SchemaError(f"{path}: file is empty; expected a header line and rows")
-    skip = found_skip if skip_rows is None else skip_rows
-    header_line = lines[0] if skip_rows is None else text.splitlines()[skip]
-    if delimiter is None:
-        delimiter = sniff_delimiter(header_line, expected)
-    header = next(csv.reader([header_line], delimiter=delimiter))
-    header = [h.lstrip("\ufeff").strip() for h in header]
-    if not any(header):
-        raise SchemaError(f"{path}: the header line is empty")
+    inp = open_csv_strings(path, skip_rows=skip_rows, delimiter=delimiter,
+                           expected=expected)
     try:
-        return _read(path, header, skip, delimiter, encoding)
-    except _NotUtf8:
-        return _read(path, header, skip, delimiter, "latin-1")
-
-
-class _NotUtf8(Exception):
-    pass
-
-
-def _read(path: Path, header: list[str], skip: int, delimiter: str,
-          encoding: str) -> CsvTable:
-    invalid: list[tuple[int, str, int]] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append((int(row.number), row.text, int(row.actual_columns)))
-        return "skip"
-
-    names = _unique_names(header)
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                use_threads=False, skip_rows=skip + 1, column_names=names,
-                encoding="utf8" if encoding == "utf-8" else encoding,
-                block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, ignore_empty_lines=False,
-                newlines_in_values=True, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        message = str(exc).splitlines()[0]
-        if encoding == "utf-8" and ("UTF8" in message or "utf-8" in message.lower()):
-            raise _NotUtf8 from None
-        raise SchemaError(f"{path}: cannot be parsed as delimited text with delimiter "
-                          f"{delimiter!r} ({message})") from None
-    # record numbers: the header is record skip + 1
-    first = skip + 2
-    total = table.num_rows + len(invalid)
-    every = np.arange(first, first + total, dtype=np.int64)
-    bad = np.asarray([n for n, _, _ in invalid], dtype=np.int64)
-    rows = np.setdiff1d(every, bad, assume_unique=True)[: table.num_rows]
-    real_invalid = [(n, t, a) for n, t, a in invalid if t.strip(delimiter + " \t\r\n")]
-    blank = np.ones(table.num_rows, dtype=bool)
-    for name in table.column_names:
-        blank &= pc.equal(pc.utf8_trim_whitespace(table.column(name)), "").to_numpy(
-            zero_copy_only=False)
-    n_blank = int(blank.sum()) + len(invalid) - len(real_invalid)
-    if blank.any():
-        keep = ~blank
-        table = table.filter(pa.array(keep))
-        rows = rows[keep]
-    return CsvTable(path=path, table=table, rows=rows, invalid=real_invalid,
-                    blank=n_blank, encoding=encoding, delimiter=delimiter)
-
-
-def _unique_names(header: list[str]) -> list[str]:
-    """Make repeated header names unique (``x``, ``x.2``): the first keeps its name."""
-    seen: dict[str, int] = {}
-    out = []
-    for i, name in enumerate(header):
-        name = name or f"column_{i + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}.{seen[name]}"
-        else:
-            seen[name] = 1
-        out.append(name)
-    return out
+        batches = list(iter_batches(inp))
+    except NotUtf8:
+        inp = as_latin1(inp)
+        batches = list(iter_batches(inp))
+    if batches:
+        table = pa.concat_tables([b.table for b in batches])
+        rows = np.concatenate([b.rows for b in batches])
+    else:
+        table = pa.table({name: pa.array([], pa.string()) for name in inp.header})
+        rows = np.zeros(0, dtype=np.int64)
+    return CsvTable(path=inp.path, table=table, rows=rows, invalid=inp.invalid,
+                    blank=inp.blank, encoding=inp.encoding or "utf-8",
+                    delimiter=inp.delimiter or ",")
 
 
 # ----------------------------------------------------------------------------- values

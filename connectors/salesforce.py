@@ -51,8 +51,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,14 @@ import pyarrow.compute as pc
 from attribution.exceptions import SchemaError
 from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA, TOUCH_SCHEMA
 
+from ._stream import Input, NotUtf8, iter_batches
 from ._values import (
     CsvTable,
     Rejects,
+    as_latin1,
     canonical,
     date_hint,
+    open_csv_strings,
     parse_amounts,
     parse_bools,
     parse_timestamps,
@@ -171,6 +174,8 @@ class _File:
 
     Files are read one object at a time and released once their rows are
     classified (:meth:`release`), so only one export's text is in memory at once.
+    The largest export, CampaignMember, is instead read a batch at a time
+    (:meth:`batches`), so its whole text never is.
     """
 
     path: Path
@@ -181,6 +186,7 @@ class _File:
     status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     _csv: CsvTable | None = None
     _summary: dict[str, Any] | None = None
+    _input: Input | None = None
 
     @property
     def csv(self) -> CsvTable:
@@ -193,6 +199,63 @@ class _File:
                                      len(self._csv.table.column_names))
             _check_deleted(self, self.include_deleted)
         return self._csv
+
+    def batches(self, batch_bytes: int) -> Iterator[tuple[int, _File]]:
+        """Read the file a batch at a time: ``(offset, view)`` per batch, in order.
+
+        A view is a :class:`_File` of the batch's rows sharing this file's rejects;
+        ``offset`` is the position of its first row among the file's rows (blank
+        rows left out, as in :attr:`csv`). The first reading checks rows as
+        :attr:`csv` does (rows of the wrong width and deleted rows are rejected)
+        and keeps the manifest summary; each view has a status of its own, and the
+        file's ``status`` is gathered from them when the reading ends. A later
+        reading gives views whose status is a slice of ``status``.
+
+        Raises
+        ------
+        NotUtf8
+            When the first reading meets text that is not UTF-8: call
+            :meth:`read_as_latin1` and read again.
+        """
+        first = self._summary is None
+        if self._input is None:
+            self._input = open_csv_strings(self.path)
+        inp = replace(self._input, invalid=[], blank=0)
+        statuses = []
+        offset = 0
+        for batch in iter_batches(inp, batch_bytes=batch_bytes):
+            n = batch.table.num_rows
+            status = (np.zeros(n, np.int8) if first
+                      else self.status[offset:offset + n])
+            csv = CsvTable(path=self.path, table=batch.table, rows=batch.rows,
+                           encoding=inp.encoding or "utf-8",
+                           delimiter=inp.delimiter or ",")
+            view = _File(path=self.path, obj=self.obj, header=self.header,
+                         rejects=self.rejects, status=status, _csv=csv)
+            if first:
+                _check_deleted(view, self.include_deleted)
+                statuses.append(status)
+            yield offset, view
+            offset += n
+        if first:
+            self.status = (np.concatenate(statuses) if statuses
+                           else np.zeros(0, np.int8))
+            self.rejects.add_invalid(inp.invalid, len(inp.header))
+            self._summary = {"rows_read": offset + len(inp.invalid),
+                             "invalid": len(inp.invalid),
+                             "encoding": inp.encoding, "delimiter": inp.delimiter}
+        elif offset != len(self.status):  # pragma: no cover - the file changed
+            raise SchemaError(f"{self.path}: changed while it was being read "
+                              f"({len(self.status)} rows, then {offset})")
+
+    def read_as_latin1(self) -> None:
+        """Forget a first reading stopped by NotUtf8; read as Latin-1 next time."""
+        if self._input is None:  # pragma: no cover - a programming error
+            raise AssertionError(f"{self.path}: not opened")
+        self._input = as_latin1(self._input)
+        self.rejects = Rejects(SOURCE, self.path.name)
+        self.status = np.zeros(0, np.int8)
+        self._summary = None
 
     def release(self) -> None:
         """Drop the file's text, keeping what the manifest needs."""
@@ -330,10 +393,25 @@ def read_salesforce(
         extra = by_account.select(["journey_id", "contact_id"])
         people_of_opp = _distinct(pa.concat_tables([roles, extra]),
                                   ["journey_id", "contact_id"])
+    roles = people_of_opp.filter(pc.is_in(people_of_opp.column("journey_id"),
+                                          value_set=opps.column("journey_id")))
+    del people_of_opp
 
+    # each table is dropped once the last step that needs it is done
     created = _person_created(contacts, leads)
-    journeys, touches, people = _assemble(opps, people_of_opp, members, created,
-                                          contacts, leads)
+    index = _RoleIndex.of(roles)
+    member_codes = index.codes(members.column("person"))
+    alone_people = pc.unique(members.column("person").filter(
+        pa.array(member_codes < 0)).combine_chunks())
+    journeys = _journeys(opps, roles, alone_people, created, contacts)
+    del opps, created, contacts
+    _release_memory()
+    people = _people(roles, index, alone_people, leads)
+    del leads, alone_people
+    _release_memory()
+    touches = _touches(members, member_codes, roles, index)
+    del members, member_codes
+    _release_memory()
     for f in files:
         f.status[f.status == 0] = _LOOKED_UP  # whatever served joins only
     rejects = pa.concat_tables([f.rejects.table() for f in files])
@@ -780,24 +858,10 @@ _MEMBER_SCHEMA = pa.schema([
     ("source_ref", pa.string())])
 
 
-#: Members are checked and turned into touches this many rows at a time, so the
-#: temporaries of a large export stay bounded by the slice, not the file.
-_MEMBER_SLICE = 1 << 20
-
-
-def _slices(f: _File, size: int) -> list[tuple[int, _File]]:
-    """Zero-copy views of ``f`` of ``size`` rows sharing its status and rejects."""
-    csv = f.csv
-    out = []
-    for start in range(0, max(csv.table.num_rows, 1), size):
-        stop = min(start + size, csv.table.num_rows)
-        sub = CsvTable(path=csv.path, table=csv.table.slice(start, stop - start),
-                       rows=csv.rows[start:stop], encoding=csv.encoding,
-                       delimiter=csv.delimiter)
-        out.append((start, _File(path=f.path, obj=f.obj, header=f.header,
-                                 rejects=f.rejects, status=f.status[start:stop],
-                                 _csv=sub)))
-    return out
+#: The CampaignMember export is read in batches of about this many bytes of text,
+#: so memory holds one batch's text and the temporaries of checking it, never the
+#: whole file's.
+_MEMBER_BATCH_BYTES = 1 << 24
 
 
 def _members(files: list[_File], campaigns: pa.Table, leads: pa.Table,
@@ -805,55 +869,77 @@ def _members(files: list[_File], campaigns: pa.Table, leads: pa.Table,
              unmapped: dict[str, int]) -> pa.Table:
     """Responded campaign members as touches keyed by their canonical person.
 
-    Two passes over slices of each file: the first checks every row (rejects) and
-    keeps the member keys of valid rows for the duplicate check across the whole
-    file; the second turns the members that responded into touches.
+    Each file is read twice, a batch at a time: the first reading checks every row
+    (rejects) and keeps the member keys of valid rows for the duplicate check
+    across the whole file; the second turns the members that responded into
+    touches.
     """
     parts = []
     seq0 = 0
     converted = leads.filter(pc.is_valid(leads.column("converted_contact_id")))
     for f in files:
-        n = f.csv.table.num_rows
-        ts_us = np.zeros(n, dtype=np.int64)
-        responded = np.zeros(n, dtype=bool)
-        keys = []
-        for start, sub in _slices(f, _MEMBER_SLICE):
-            valid = _check_members(sub, campaigns, tz, ts_us, responded, start)
-            where = np.flatnonzero(valid)
-            if len(where):
-                sel = pa.array(where)
-                keys.append(pa.table({
-                    "c": pc.fill_null(sub.col("campaignid").take(sel), ""),
-                    "k": pc.fill_null(sub.col("contactid").take(sel), ""),
-                    "l": pc.fill_null(sub.col("leadid").take(sel), ""),
-                    "pos": pa.array(where + start)}))
-        if keys:  # a repeated member (same campaign and person): the first one wins
-            table = pa.concat_tables(keys)
-            del keys
-            firsts = table.group_by(["c", "k", "l"], use_threads=False).aggregate(
+        try:
+            ts_us, responded, keys = _check_member_file(f, campaigns, tz)
+        except NotUtf8:  # met after the first batches: start again as Latin-1
+            f.read_as_latin1()
+            ts_us, responded, keys = _check_member_file(f, campaigns, tz)
+        if keys.num_rows:  # a repeated member (same campaign and person): first wins
+            firsts = keys.group_by(["c", "k", "l"], use_threads=False).aggregate(
                 [("pos", "min")]).column("pos_min").to_numpy()
-            valid_pos = table.column("pos").to_numpy()
-            del table
+            valid_pos = keys.column("pos").to_numpy()
+            del keys
+            _release_memory()
             dup = np.setdiff1d(valid_pos, firsts, assume_unique=True)
             f.status[dup] = _DUPLICATE
             keep = np.setdiff1d(valid_pos, dup, assume_unique=True)
             # members who never responded are looked up (read, checked), not touches
             f.status[keep[~responded[keep]]] = _LOOKED_UP
             f.status[keep[responded[keep]]] = _USED
-        for start, sub in _slices(f, _MEMBER_SLICE):
-            use = sub.status == _USED
-            if not use.any():
-                continue
-            parts.append(_member_touches(sub, use, ts_us[start:start + len(use)],
-                                         seq0 + start, campaigns, leads, converted,
+        used = [_used_members(view, start, campaigns)
+                for start, view in f.batches(_MEMBER_BATCH_BYTES)
+                if (view.status == _USED).any()]
+        if used:
+            parts.append(_member_touches(f.path.name, _concat(used, _USED_SCHEMA),
+                                         ts_us, seq0, campaigns, leads, converted,
                                          mapping, unmapped))
-        seq0 += n
+        del used
+        seq0 += len(f.status)
     return _concat(parts, _MEMBER_SCHEMA).unify_dictionaries()
 
 
-def _check_members(f: _File, campaigns: pa.Table, tz: str | None, ts_us: np.ndarray,
-                   responded_out: np.ndarray, start: int) -> np.ndarray:
-    """Check a slice of members, reject bad rows; fill ``ts_us`` and ``responded``."""
+def _check_member_file(f: _File, campaigns: pa.Table, tz: str | None
+                       ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """First reading of a member file: check every row, reject the bad ones.
+
+    Returns each row's touch time (microseconds) and whether it responded, and the
+    duplicate-check keys of the valid rows: ``c`` (the campaign's position in
+    ``campaigns``), ``k`` and ``l`` (contact and lead id, empty when none) and
+    ``pos`` (the row's position in the file).
+    """
+    ts_parts, responded_parts, keys = [], [], []
+    for start, view in f.batches(_MEMBER_BATCH_BYTES):
+        valid, ts_us, responded = _check_members(view, campaigns, tz)
+        ts_parts.append(ts_us)
+        responded_parts.append(responded)
+        where = np.flatnonzero(valid)
+        if len(where):
+            sel = pa.array(where)
+            keys.append(pa.table({
+                "c": pc.index_in(view.col("campaignid").take(sel),
+                                 value_set=campaigns.column("campaign_id")),
+                "k": pc.fill_null(view.col("contactid").take(sel), ""),
+                "l": pc.fill_null(view.col("leadid").take(sel), ""),
+                "pos": pa.array(where + start)}))
+    schema = pa.schema([("c", pa.int32()), ("k", pa.string()), ("l", pa.string()),
+                        ("pos", pa.int64())])
+    return (np.concatenate(ts_parts) if ts_parts else np.zeros(0, np.int64),
+            np.concatenate(responded_parts) if responded_parts else np.zeros(0, bool),
+            _concat(keys, schema))
+
+
+def _check_members(f: _File, campaigns: pa.Table, tz: str | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check members, reject bad rows; return valid rows, touch times, responded."""
     n = f.csv.table.num_rows
     camp, contact, lead = f.col("campaignid"), f.col("contactid"), f.col("leadid")
     checks: list[tuple[np.ndarray, str]] = [
@@ -882,47 +968,77 @@ def _check_members(f: _File, campaigns: pa.Table, tz: str | None, ts_us: np.ndar
                    "CampaignId is not in the Campaign export (or that row was "
                    "rejected)"))
     valid = _apply(f, checks)
-    ts_us[start:start + n] = np.where(first_ok, first.us if first is not None else 0,
-                                      created.us if created is not None else 0)
-    responded_out[start:start + n] = responded
-    return valid
+    ts_us = np.where(first_ok, first.us if first is not None else 0,
+                     created.us if created is not None else 0).astype(np.int64)
+    return valid, ts_us, np.asarray(responded, dtype=bool)
 
 
-def _member_touches(f: _File, use: np.ndarray, ts_us: np.ndarray, seq0: int,
+# the used members of a file, as read: campaign (position in the campaigns), ids,
+# status, position in the file and record number
+_USED_SCHEMA = pa.schema([("campaign", pa.int32()), ("contact", pa.string()),
+                          ("lead", pa.string()), ("status", _DICT),
+                          ("pos", pa.int64()), ("row", pa.int64())])
+
+
+def _used_members(f: _File, start: int, campaigns: pa.Table) -> pa.Table:
+    """Return the members of a batch that are touches, as :data:`_USED_SCHEMA`."""
+    where = np.flatnonzero(f.status == _USED)
+    rows = pa.array(where)
+    return pa.table({
+        "campaign": pc.index_in(f.col("campaignid").take(rows),
+                                value_set=campaigns.column("campaign_id")),
+        "contact": f.col("contactid").take(rows), "lead": f.col("leadid").take(rows),
+        "status": pc.dictionary_encode(f.col("status").take(rows)),
+        "pos": pa.array(where + start), "row": pa.array(f.csv.rows[where]),
+    }, schema=_USED_SCHEMA)
+
+
+def _member_touches(name: str, used: pa.Table, ts_us: np.ndarray, seq0: int,
                     campaigns: pa.Table, leads: pa.Table, converted: pa.Table,
                     mapping: ChannelMapping | None, unmapped: dict[str, int]
                     ) -> pa.Table:
-    """Build the touches of the members of a slice that are used."""
-    rows = pa.array(np.flatnonzero(use))
-    m = len(rows)
-    camp = f.col("campaignid").take(rows)
-    contact, lead = f.col("contactid").take(rows), f.col("leadid").take(rows)
+    """Build the touches of the used members of the file ``name``.
+
+    They are built all at once, not a batch at a time: each lookup in the leads
+    builds a hash table of every lead.
+    """
+    m = used.num_rows
+    pos = used.column("pos").to_numpy()
+    contact = used.column("contact").combine_chunks()
+    lead = used.column("lead").combine_chunks()
     person_id = pc.coalesce(contact, lead)
     # a lead converted into a contact is that contact
     idx = pc.index_in(lead, value_set=converted.column("lead_id"))
     lead_as_contact = converted.column("converted_contact_id").combine_chunks() \
         .take(idx) if converted.num_rows else pa.nulls(m, pa.string())
+    del idx
     person = pc.coalesce(contact, lead_as_contact, lead)
-    info = _campaign_info(camp, campaigns)
-    interaction = _interactions(info.column("type"), f.col("status").take(rows))
+    del lead_as_contact
+    info = _campaign_info(used.column("campaign").combine_chunks(), campaigns)
+    status = used.column("status").combine_chunks()
+    interaction = _interactions(info.column("type"), status.cast(pa.string()))
     lead_idx = pc.index_in(lead, value_set=leads.column("lead_id"))
     lead_source = (leads.column("lead_source").combine_chunks().take(lead_idx)
                    if leads.num_rows else pa.nulls(m, pa.string()))
+    del lead_idx
     channel = member_channels(info.column("type"), info.column("name"), interaction,
                               lead_source, mapping, unmapped=unmapped)
+    rows = used.column("row").combine_chunks()
+    refs = (pa.array([f"{name}:{r}" for r in rows.to_pylist()], pa.string())
+            if m < 64 else pc.binary_join_element_wise(name, pc.cast(rows, pa.string()),
+                                                       ":"))
     return pa.table({
         "person": person, "person_id": person_id,
-        "ts": pa.array(ts_us[use], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "seq": pa.array(np.flatnonzero(use).astype(np.int64) + seq0),
+        "ts": pa.array(ts_us[pos], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "seq": pa.array(pos + seq0),
         "channel": pc.dictionary_encode(channel),
         "campaign": info.column("name"), "interaction": interaction,
-        "source_ref": _refs(f).take(rows),
+        "source_ref": refs,
     }, schema=_MEMBER_SCHEMA)
 
 
-def _campaign_info(camp: pa.Array, campaigns: pa.Table) -> pa.Table:
-    """Name and type of each member's campaign (null when unknown)."""
-    idx = pc.index_in(camp, value_set=campaigns.column("campaign_id"))
+def _campaign_info(idx: pa.Array, campaigns: pa.Table) -> pa.Table:
+    """Name and type of each member's campaign, from its position in ``campaigns``."""
     names = campaigns.column("name").combine_chunks()
     types = campaigns.column("type").combine_chunks()
     name = pa.DictionaryArray.from_arrays(pc.cast(idx, pa.int32()), names)
@@ -1020,106 +1136,173 @@ def _person_created(contacts: pa.Table, leads: pa.Table) -> pa.Table:
     return out
 
 
-def _assemble(opps: pa.Table, roles: pa.Table, members: pa.Table, created: pa.Table,
-              contacts: pa.Table, leads: pa.Table
-              ) -> tuple[pa.Table, pa.Table, pa.Table]:
+@dataclass(frozen=True)
+class _RoleIndex:
+    """The contact-role rows of each contact, for joins on integer codes.
+
+    A contact's code is its position in ``contacts``; ``order`` lists the role rows
+    grouped by code (in row order within a contact), the rows of code ``c`` being
+    ``order[starts[c]:starts[c] + counts[c]]``.
+    """
+
+    contacts: pa.Array
+    order: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, roles: pa.Table) -> _RoleIndex:
+        """Index the ``contact_id`` of ``roles``."""
+        contact = roles.column("contact_id").combine_chunks()
+        encoded = pc.dictionary_encode(contact)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        counts = np.bincount(codes, minlength=len(encoded.dictionary))
+        return cls(contacts=encoded.dictionary,
+                   order=np.argsort(codes, kind="stable"),
+                   starts=np.cumsum(counts) - counts, counts=counts)
+
+    def codes(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Return the code of each id, -1 for ids with no role (and for null)."""
+        at = pc.index_in(ids, value_set=self.contacts)
+        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def pairs(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Join ids (by their codes) to role rows: ``(id position, role row)`` pairs.
+
+        In id order, then role row order; ids with no role give none.
+        """
+        rows = np.flatnonzero(codes >= 0)
+        per = self.counts[codes[rows]]
+        left = np.repeat(rows, per)
+        ends = np.cumsum(per)
+        within = np.arange(len(left)) - np.repeat(ends - per, per)
+        right = self.order[np.repeat(self.starts[codes[rows]], per) + within]
+        return left, right
+
+
+def _journeys(opps: pa.Table, roles: pa.Table, alone_people: pa.Array,
+              created: pa.Table, contacts: pa.Table) -> pa.Table:
+    """Return the journeys, sorted by ``journey_id``.
+
+    One per opportunity (``lead_created_at`` the earliest creation among its
+    people), then one per responded person with no opportunity.
+    """
     ts_type = pa.timestamp("us", tz="UTC")
-    # -- opportunity journeys and their touches
-    roles = roles.filter(pc.is_in(roles.column("journey_id"),
-                                  value_set=opps.column("journey_id")))
-    # join on member row numbers, then take the members once (a join would carry
-    # every member column through its hash table)
-    member_rows = pa.table({"person": members.column("person"),
-                            "member_row": pa.array(np.arange(members.num_rows))})
-    pairs = member_rows.join(roles.select(["contact_id", "journey_id"]), keys="person",
-                             right_keys="contact_id", join_type="inner",
-                             use_threads=False)
-    del member_rows
-    opp_touches = members.take(pairs.column("member_row")).append_column(
-        "journey_id", pairs.column("journey_id"))
-    del pairs
-    _release_memory()
-    first_created = roles.join(created, keys="contact_id", right_keys="person",
-                               join_type="left outer", use_threads=False)
-    lead_created = first_created.group_by(["journey_id"], use_threads=False).aggregate(
-        [("created", "min")]).rename_columns(["journey_id", "lead_created_at"])
-    opp_j = opps.join(lead_created, keys="journey_id", join_type="left outer",
-                      use_threads=False)
-    # -- people with no opportunity: journeys of their own
-    in_opps = pc.is_in(members.column("person"), value_set=roles.column("contact_id"))
-    alone = members.filter(pc.invert(in_opps))
-    alone_touches = alone.append_column("journey_id", alone.column("person"))
-    alone_people = pc.unique(alone.column("person"))
+    n = opps.num_rows
+    # the earliest creation of each opportunity's people (null when none is known)
+    at = pc.fill_null(pc.index_in(roles.column("contact_id"),
+                                  value_set=created.column("person")), -1
+                      ).to_numpy(zero_copy_only=False)
+    known = created.column("created")
+    known_us = pc.fill_null(known.cast(pa.int64()), 0).to_numpy()
+    ok = at >= 0
+    ok[ok] = known.is_valid().to_numpy(zero_copy_only=False)[at[ok]]
+    journey = pc.index_in(roles.column("journey_id"), value_set=opps.column(
+        "journey_id")).to_numpy(zero_copy_only=False)[ok]
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, journey, known_us[at[ok]])
+    has = np.zeros(n, dtype=bool)
+    has[journey] = True
+    opp_j = pa.table({
+        "journey_id": opps.column("journey_id"),
+        "account_id": opps.column("account_id"),
+        "lead_created_at": pa.array(first, pa.int64(), mask=~has).cast(ts_type),
+        "opportunity_created_at": opps.column("opportunity_created_at"),
+        "closed_at": opps.column("closed_at"), "won": opps.column("won"),
+        "pipeline_amount": opps.column("pipeline_amount"),
+        "revenue_amount": opps.column("revenue_amount"),
+        "currency": opps.column("currency"),
+        "weight": pa.array(np.ones(n, np.int64)),
+    })
+    # people with no opportunity: journeys of their own
+    m = len(alone_people)
     acc = pc.index_in(alone_people, value_set=contacts.column("contact_id"))
     alone_created = pc.index_in(alone_people, value_set=created.column("person"))
-    n_alone = len(alone_people)
+    currency = opps.column("currency")[0].as_py() if n else None
+    zeros = pa.array(np.zeros(m))
     alone_j = pa.table({
         "journey_id": alone_people,
         "account_id": contacts.column("account_id").combine_chunks().take(acc)
-        if contacts.num_rows else pa.nulls(n_alone, pa.string()),
-        "lead_created_at": created.column("created").combine_chunks().take(
-            alone_created) if created.num_rows else pa.nulls(n_alone, ts_type),
-    })
-    currency = opps.column("currency")[0].as_py() if opps.num_rows else None
-    columns = [f.name for f in JOURNEY_SCHEMA]
-    opp_j = opp_j.append_column("weight", pa.array(np.ones(opp_j.num_rows, np.int64)))
-    zeros = pa.array(np.zeros(n_alone))
-    alone_j = pa.table({
-        "journey_id": alone_j.column("journey_id"),
-        "account_id": alone_j.column("account_id"),
-        "lead_created_at": alone_j.column("lead_created_at"),
-        "opportunity_created_at": pa.nulls(n_alone, ts_type),
-        "closed_at": pa.nulls(n_alone, ts_type),
-        "won": pa.array(np.zeros(n_alone, bool)),
+        if contacts.num_rows else pa.nulls(m, pa.string()),
+        "lead_created_at": known.combine_chunks().take(alone_created)
+        if created.num_rows else pa.nulls(m, ts_type),
+        "opportunity_created_at": pa.nulls(m, ts_type),
+        "closed_at": pa.nulls(m, ts_type),
+        "won": pa.array(np.zeros(m, bool)),
         "pipeline_amount": zeros, "revenue_amount": zeros,
-        "currency": pa.array([currency] * n_alone, pa.string()),
-        "weight": pa.array(np.ones(n_alone, np.int64)),
+        "currency": pa.array([currency] * m, pa.string()),
+        "weight": pa.array(np.ones(m, np.int64)),
     })
+    columns = [f.name for f in JOURNEY_SCHEMA]
     journeys = pa.concat_tables([opp_j.select(columns).cast(JOURNEY_SCHEMA),
                                  alone_j.select(columns).cast(JOURNEY_SCHEMA)])
-    journeys = journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
+    return journeys.take(pc.sort_indices(journeys, [("journey_id", "ascending")]))
 
-    touch_cols = [f.name for f in TOUCH_SCHEMA]
 
-    def as_touches(t: pa.Table) -> pa.Table:
-        n = t.num_rows
-        return pa.table({
-            "journey_id": t.column("journey_id"), "ts": t.column("ts"),
-            "seq": t.column("seq"), "person_id": t.column("person_id"),
-            "channel": t.column("channel"), "campaign": t.column("campaign"),
-            "content": pa.nulls(n, pa.string()), "interaction": t.column("interaction"),
-            "source": pa.array([SOURCE] * n, pa.string()) if n < 64 else
-            pa.repeat(pa.scalar(SOURCE), n),
-            "source_ref": t.column("source_ref")}).select(touch_cols).cast(
-                TOUCH_MEMORY_SCHEMA)
+def _people(roles: pa.Table, index: _RoleIndex, alone_people: pa.Array,
+            leads: pa.Table) -> pa.Table:
+    """Return every contact and lead id of every journey, sorted, without repeats.
 
-    # (the store writer sorts touches; a sort here would only copy them)
-    opp_touches = as_touches(opp_touches)
-    alone_touches = as_touches(alone_touches)
-    touches = pa.concat_tables([opp_touches, alone_touches])
-    del opp_touches, alone_touches
-    _release_memory()
-    # -- people: every contact and lead id of every journey
+    ``person_id``, ``journey_id``: an opportunity's contacts and the leads converted
+    into them; a person with no opportunity and the leads converted into it.
+    """
     conv = leads.filter(pc.is_valid(leads.column("converted_contact_id")))
-    lead_of_contact = conv.select(["lead_id", "converted_contact_id"])
-    opp_people = roles.select(["contact_id", "journey_id"]).rename_columns(
-        ["person_id", "journey_id"])
-    opp_leads = roles.join(lead_of_contact, keys="contact_id",
-                           right_keys="converted_contact_id", join_type="inner",
-                           use_threads=False).select(["lead_id", "journey_id"]
-                                                     ).rename_columns(
-        ["person_id", "journey_id"])
-    alone_people_t = pa.table({"person_id": alone_people, "journey_id": alone_people})
-    alone_leads = alone_people_t.join(lead_of_contact, keys="person_id",
-                                      right_keys="converted_contact_id",
-                                      join_type="inner", use_threads=False).select(
-        ["lead_id", "journey_id"]).rename_columns(["person_id", "journey_id"])
-    # (a member's own id is its person, or a lead converted into it: both above)
-    del alone
-    people = _distinct(pa.concat_tables([
-        t.cast(pa.schema([("person_id", pa.string()), ("journey_id", pa.string())]))
-        for t in (opp_people, opp_leads, alone_people_t, alone_leads)]),
-        ["person_id", "journey_id"])
+    lead_id = conv.column("lead_id").combine_chunks()
+    into = conv.column("converted_contact_id").combine_chunks()
+    left, right = index.pairs(index.codes(into))
+    alone_at = pc.index_in(into, value_set=alone_people)
+    of_alone = alone_at.is_valid()
+    person = pa.chunked_array([
+        *roles.column("contact_id").chunks, lead_id.take(pa.array(left)),
+        alone_people, lead_id.filter(of_alone)], pa.string())
+    journey = pa.chunked_array([
+        *roles.column("journey_id").chunks,
+        roles.column("journey_id").take(pa.array(right)), alone_people,
+        alone_people.take(alone_at.filter(of_alone))], pa.string())
+    del left, right, alone_at
+    people = pa.table({"person_id": person, "journey_id": journey})
     people = people.take(pc.sort_indices(people, [("person_id", "ascending"),
                                                   ("journey_id", "ascending")]))
-    return journeys, touches, people
+    # a pair may come twice (an id that is both a role contact and a lead, say):
+    # once sorted, a repeat follows its first
+    n = people.num_rows
+    if n < 2:
+        return people
+    p, j = people.column("person_id"), people.column("journey_id")
+    same = pc.and_(pc.equal(p.slice(1), p.slice(0, n - 1)),
+                   pc.equal(j.slice(1), j.slice(0, n - 1)))
+    repeat = pc.fill_null(same, False).to_numpy(zero_copy_only=False)
+    if not repeat.any():
+        return people
+    return people.filter(pa.array(np.r_[True, ~repeat]))
+
+
+def _touches(members: pa.Table, member_codes: np.ndarray, roles: pa.Table,
+             index: _RoleIndex) -> pa.Table:
+    """Return the touches: each member as a touch of every journey of its person.
+
+    First the touches of opportunities (in member order, then role order), then
+    those of people with no opportunity, whose journey is the person.
+    """
+    left, right = index.pairs(member_codes)
+    opp = members.take(pa.array(left)).append_column(
+        "journey_id", roles.column("journey_id").take(pa.array(right)))
+    del left, right
+    alone = members.filter(pa.array(member_codes < 0))
+    alone = alone.append_column("journey_id", alone.column("person"))
+    # (the store writer sorts touches; a sort here would only copy them)
+    return pa.concat_tables([_as_touches(opp), _as_touches(alone)])
+
+
+def _as_touches(t: pa.Table) -> pa.Table:
+    """Member rows with their ``journey_id`` in :data:`TOUCH_MEMORY_SCHEMA`."""
+    n = t.num_rows
+    return pa.table({
+        "journey_id": t.column("journey_id"), "ts": t.column("ts"),
+        "seq": t.column("seq"), "person_id": t.column("person_id"),
+        "channel": t.column("channel"), "campaign": t.column("campaign"),
+        "content": pa.nulls(n, pa.string()), "interaction": t.column("interaction"),
+        "source": pa.array([SOURCE] * n, pa.string()) if n < 64 else
+        pa.repeat(pa.scalar(SOURCE), n),
+        "source_ref": t.column("source_ref")}).select(
+            [f.name for f in TOUCH_SCHEMA]).cast(TOUCH_MEMORY_SCHEMA)

@@ -16,6 +16,7 @@ from attribution.store import (
     JOURNEY_SCHEMA,
     REJECT_SCHEMA,
     TOUCH_MEMORY_SCHEMA,
+    TOUCH_SCHEMA,
     open_store,
 )
 from connectors import ingest, read_salesforce
@@ -490,21 +491,46 @@ def test_ingest_writes_the_store_and_counts(tmp_path: Path) -> None:
     assert np.isclose(store.journeys["pipeline_amount"].sum(), 17_000.0)
 
 
-def test_members_read_in_slices_give_the_same_store(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch
-                                                    ) -> None:
+def test_members_read_in_batches_give_the_same_store(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch
+                                                     ) -> None:
     import connectors.salesforce as sf
 
     members = [*FILES["CampaignMember.csv"], FILES["CampaignMember.csv"][1],
                "701W,,,Attended,true,2026-01-15T16:00:00.000Z,"]
+    members[4:4] = ["", ",,,,,,", "701E,003C,,Sent"]  # blank rows, a short row
     folder = write_org(tmp_path / "sf", **{"CampaignMember.csv": members})
     whole = read_salesforce(folder)
-    monkeypatch.setattr(sf, "_MEMBER_SLICE", 2)  # a duplicate across slices
+    # batches of one or two rows: a duplicate across batches, blank rows and a
+    # row of the wrong width between them
+    monkeypatch.setattr(sf, "_MEMBER_BATCH_BYTES", 100)
     sliced = read_salesforce(folder)
-    assert sliced.touches.equals(whole.touches)
+    # (dictionary columns may list their values in another order)
+    assert sliced.touches.cast(TOUCH_SCHEMA).equals(whole.touches.cast(TOUCH_SCHEMA))
     assert sliced.rejects.equals(whole.rejects)
     assert sliced.inputs == whole.inputs
     assert entry(sliced, "CampaignMember.csv")["rows_duplicate"] == 1
+
+
+def test_members_not_utf8_after_the_first_batches_are_read_as_latin1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import connectors.salesforce as sf
+
+    folder = write_org(tmp_path / "sf")
+    members = list(FILES["CampaignMember.csv"])
+    members[-1] = members[-1].replace("Visited Booth", "Stand visité")
+    (folder / "CampaignMember.csv").write_bytes(
+        ("\n".join(members) + "\n").encode("latin-1"))
+    whole = read_salesforce(folder)
+    monkeypatch.setattr(sf, "_MEMBER_BATCH_BYTES", 100)
+    batched = read_salesforce(folder)
+    e = entry(batched, "CampaignMember.csv")
+    assert e["encoding"] == "latin-1" and e["rows_used"] == 5
+    assert "Stand visité" not in batched.rejects.column("raw").to_pylist()
+    assert batched.rejects.num_rows == 0
+    assert batched.touches.cast(TOUCH_SCHEMA).equals(whole.touches.cast(TOUCH_SCHEMA))
+    assert batched.inputs == whole.inputs
+    check_counts(batched.inputs)
 
 
 def test_two_exports_of_one_object_are_merged(tmp_path: Path) -> None:
