@@ -81,6 +81,7 @@ from ._columnar import Columnar, build_columnar, concat_columnar, fnv1a64, take_
 from .engine import (
     AttributionResult,
     _channel_rows,
+    _concat_effects,
     _credit_rows,
     _effect_rows,
     _leave_out_timed,
@@ -95,7 +96,7 @@ from .models.base import Model
 from .models.markov import Markov, MarkovCounts, _aggregate
 from .problem import Problem, build_problem
 from .quarters import parse_quarter
-from .store import JOURNEY_SCHEMA, Store, open_store
+from .store import _COLUMNAR_TOUCHES, JOURNEY_SCHEMA, Store, open_store
 
 __all__ = [
     "ENGINES",
@@ -118,15 +119,7 @@ _PART = re.compile(r"^part-\d+\.parquet$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DICTIONARY_COLUMNS = ("channel", "campaign", "content", "interaction", "source")
 #: Touch columns of the credit pass (what ``credit.parquet`` needs).
-_CREDIT_COLUMNS = (
-    "journey_id",
-    "ts",
-    "seq",
-    "channel",
-    "campaign",
-    "content",
-    "interaction",
-)
+_CREDIT_COLUMNS = tuple(_COLUMNAR_TOUCHES)
 #: Touch columns of the fit pass: eligibility and channel paths only.
 _FIT_COLUMNS = ("journey_id", "ts", "seq", "channel")
 _JOURNEY_COLUMNS = tuple(f.name for f in JOURNEY_SCHEMA)
@@ -1242,18 +1235,7 @@ def _run(
                 }
             )
     channel_credit = pd.concat(channel_parts, ignore_index=True)
-    removal_effects = (
-        pd.concat(effect_parts, ignore_index=True)
-        if effect_parts
-        else pd.DataFrame(
-            {
-                "channel": pd.Series(dtype=object),
-                "target": pd.Series(dtype=object),
-                "quarter": pd.Series(dtype=object),
-                "removal_effect": pd.Series(dtype=float),
-            }
-        )
-    )
+    removal_effects = _concat_effects(effect_parts)
     where = (
         str(store.path)
         if isinstance(store, Store) and store.path

@@ -196,6 +196,16 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
+def _concat_effects(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate removal effects (an empty table of the same columns if none)."""
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    return pd.DataFrame({"channel": pd.Series(dtype=object),
+                         "target": pd.Series(dtype=object),
+                         "quarter": pd.Series(dtype=object),
+                         "removal_effect": pd.Series(dtype=float)})
+
+
 def _resolve_run(
     models: Any, targets: str | Sequence[str], quarters: str | Sequence[str] | None
 ) -> tuple[list[Model], set[str], list[str], list[str | None]]:
@@ -481,18 +491,7 @@ def attribute(
     credit_draws = (
         pd.concat(draw_parts, ignore_index=True) if draw_parts else empty_draws()
     )
-    removal_effects = (
-        pd.concat(effect_parts, ignore_index=True)
-        if effect_parts
-        else pd.DataFrame(
-            {
-                "channel": pd.Series(dtype=object),
-                "target": pd.Series(dtype=object),
-                "quarter": pd.Series(dtype=object),
-                "removal_effect": pd.Series(dtype=float),
-            }
-        )
-    )
+    removal_effects = _concat_effects(effect_parts)
     run = {
         "touchline_version": _version(),
         "models": [m.describe() for m in model_specs],

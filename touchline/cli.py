@@ -265,6 +265,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+def _add_interval_options(p: argparse.ArgumentParser, intervals_help: str) -> None:
+    """Add ``--intervals``, ``--interval-level`` and ``--seed`` to a verb."""
+    p.add_argument("--intervals", type=int, default=0, metavar="N", help=intervals_help)
+    p.add_argument(
+        "--interval-level",
+        type=float,
+        default=0.95,
+        metavar="LEVEL",
+        help="coverage of the intervals (default 0.95)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the bootstrap resamples (default 0)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``touchline`` argument parser (every verb with its help text)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -461,26 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dask scheduler to use with --engine dask, e.g. "
         "tcp://host:8786 (default: a local cluster)",
     )
-    p.add_argument(
-        "--intervals",
-        type=int,
-        default=0,
-        metavar="N",
-        help="bootstrap resamples for credit_lo/credit_hi confidence "
+    _add_interval_options(
+        p,
+        "bootstrap resamples for credit_lo/credit_hi confidence "
         "intervals in channel_credit (e.g. 200; default 0: none)",
-    )
-    p.add_argument(
-        "--interval-level",
-        type=float,
-        default=0.95,
-        metavar="LEVEL",
-        help="coverage of the intervals (default 0.95)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the bootstrap resamples (default 0)",
     )
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cmd_attribute)
@@ -555,27 +557,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated channels to remove when attributing",
     )
-    p.add_argument(
-        "--intervals",
-        type=int,
-        default=0,
-        metavar="N",
-        help="when attributing: bootstrap resamples for confidence "
+    _add_interval_options(
+        p,
+        "when attributing: bootstrap resamples for confidence "
         "intervals on credit and ROAS/ROAC (e.g. 200; default 0: none); "
         "with --credit, the credit directory's intervals are shown",
-    )
-    p.add_argument(
-        "--interval-level",
-        type=float,
-        default=0.95,
-        metavar="LEVEL",
-        help="coverage of the intervals (default 0.95)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the bootstrap resamples (default 0)",
     )
     p.add_argument("--out", required=True, help="report directory to write")
     p.set_defaults(func=_cmd_report)
