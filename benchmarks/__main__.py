@@ -279,6 +279,9 @@ def run(scale: str = "small", out: str = "bench-out", quiet: bool = False,
     step("attribute the eight rule-based and Markov models x 2 targets (CLI, with "
          "writing)", ["attribute", str(store), str(work / "credit-classic"),
                       ",".join(CLASSIC_MODELS)], 1, "attribute_classic")
+    positional = [m for m in CLASSIC_MODELS if m != "markov"]
+    step("the seven positional models, pipeline, with --intervals 200",
+         ["intervals", str(store), ",".join(positional), "200"], 1, "intervals")
     step("report 2026Q3 vs 2026Q2 (reports.build + HTML)",
          ["report", str(store), str(work / "report")], 1, "report")
 
@@ -339,6 +342,13 @@ def _median(rows: list[dict[str, Any]], ident: str) -> float | None:
     return None
 
 
+def _peak(rows: list[dict[str, Any]], ident: str) -> float | None:
+    for r in rows:
+        if r["id"] == ident and "peak_rss_mb" in r:
+            return float(r["peak_rss_mb"])
+    return None
+
+
 def _comparison(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Put touchline next to ChannelAttribution: median seconds and the ratio."""
     pairs = [
@@ -364,7 +374,7 @@ def _comparison(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _goals(rows: list[dict[str, Any]], models: list[str], n: int
            ) -> list[dict[str, Any]]:
-    """Check the speed goals of issue 6 where this scale can show them."""
+    """Check the speed goals of issues 6 and 7 where this scale can show them."""
     goals = []
     floor = _median(rows, "floor")
     positional = [m for m in models if m not in ("markov", "incremental", "shapley")]
@@ -389,6 +399,17 @@ def _goals(rows: list[dict[str, Any]], models: list[str], n: int
             if v is not None:
                 goals.append({"goal": label, "measured": f"{v:.1f} s",
                               "met": v <= 20.0})
+        inc = [(_median(rows, f"model_incremental_{t}") or 0.0,
+                _peak(rows, f"model_incremental_{t}") or 0.0)
+               for t in ("pipeline", "revenue")]
+        secs, peak = max(i[0] for i in inc), max(i[1] for i in inc)
+        goals.append({"goal": "incremental <= 60 s per target at <= 3 GB peak RSS "
+                      "(issue 7)", "measured": f"{secs:.1f} s, {peak:,.0f} MB",
+                      "met": secs <= 60.0 and peak <= 3000})
+        iv = _median(rows, "intervals")
+        if iv is not None:
+            goals.append({"goal": "--intervals 200 for the positional models <= 60 s "
+                          "(issue 7)", "measured": f"{iv:.1f} s", "met": iv <= 60.0})
     tl = [_median(rows, i) for i in ("load", "tl_markov")]
     ca = [_median(rows, i) for i in ("ca_paths", "ca_markov")]
     if None not in tl and None not in ca and sum(tl) > 0:  # type: ignore[arg-type]

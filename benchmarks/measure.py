@@ -290,6 +290,16 @@ def run_task(task: str, args: list[str]) -> dict[str, Any]:
         model = get_model(name)().fit(problem)
         model.credit(problem)
         return {"seconds": time.perf_counter() - t0}
+    if task == "intervals":
+        import attribution
+
+        store = attribution.open_store(args[0])
+        store.columnar()  # loading is measured by "load"
+        models = args[1].split(",")
+        t0 = time.perf_counter()
+        attribution.attribute(store, models, targets="pipeline",
+                              intervals=int(args[2]))
+        return {"seconds": time.perf_counter() - t0}
     if task == "attribute":
         from touchline.cli import main as cli
 
