@@ -9,6 +9,7 @@ for null, so codes never depend on row order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -502,14 +503,32 @@ def _unify(
     return np.concatenate(out) if out else np.zeros(0, np.int32), merged.astype(object)
 
 
+_TOUCH_ARRAYS = ("channel", "ts", "seq", "campaign", "content", "interaction")
+_JOURNEY_ARRAYS = ("lead_created_at", "opportunity_created_at", "closed_at", "won",
+                   "pipeline_amount", "revenue_amount", "weight", "timeless")
+_DICTIONARIES = {"channel": "channels", "campaign": "campaigns", "content": "contents",
+                 "interaction": "interactions"}
+
+
 def concat_columnar(
-    parts: list[Columnar], *, journeys_name: str = "journeys"
+    parts: list[Columnar], *, journeys_name: str = "journeys", consume: bool = False
 ) -> Columnar:
     """Put the Columnars of disjoint sets of journeys together, sorted by journey_id.
 
     The result is the Columnar of the union as :func:`build_columnar` would make it
     (same order, same codes), without re-sorting the touches: journeys are
-    ordered by id, then each journey's touches are gathered as one block.
+    ordered by id, then each journey's touches are gathered as one block, one
+    column at a time.
+
+    Parameters
+    ----------
+    parts : list of Columnar
+    journeys_name : str
+        The file named in errors.
+    consume : bool, default=False
+        Let go of each column of ``parts`` as soon as it is gathered (the parts are
+        unusable afterwards), so memory holds the parts and the result about once,
+        not twice.
 
     Raises
     ------
@@ -518,44 +537,44 @@ def concat_columnar(
     """
     if len(parts) == 1:
         return parts[0]
-    lengths = np.concatenate([p.lengths for p in parts])
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(p, name) for p in parts])
-
-    coded = {}
-    for codes, names in (
-        ("channel", "channels"),
-        ("campaign", "campaigns"),
-        ("content", "contents"),
-        ("interaction", "interactions"),
-    ):
-        coded[codes], coded[names] = _unify(
-            [getattr(p, codes) for p in parts], [getattr(p, names) for p in parts]
-        )
     ids = pa.concat_arrays([p.journey_ids for p in parts])
-    whole = Columnar(
-        journey_ids=ids,
-        offsets=offsets,
-        **coded,
-        ts=cat("ts"),
-        seq=cat("seq"),
-        lead_created_at=cat("lead_created_at"),
-        opportunity_created_at=cat("opportunity_created_at"),
-        closed_at=cat("closed_at"),
-        won=cat("won"),
-        pipeline_amount=cat("pipeline_amount"),
-        revenue_amount=cat("revenue_amount"),
-        weight=cat("weight"),
-        timeless=cat("timeless"),
-    )
     order = pc.sort_indices(ids).to_numpy()
-    if (order[1:] > order[:-1]).all():
-        check_unique_ids(ids, journeys_name)
-        return whole
-    check_unique_ids(ids.take(pa.array(order)), journeys_name)
-    return take_journeys(whole, order)
+    in_order = bool((order[1:] > order[:-1]).all())
+    ids = ids if in_order else ids.take(pa.array(order))
+    check_unique_ids(ids, journeys_name)
+    old_lengths = np.concatenate([p.lengths for p in parts])
+    old_offsets = np.concatenate([[0], np.cumsum(old_lengths)]).astype(np.int64)
+    lengths = old_lengths if in_order else old_lengths[order]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    touch = None
+    if not in_order:  # where each new touch comes from
+        touch = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(
+            old_offsets[:-1][order] - offsets[:-1], lengths)
+    del old_lengths, old_offsets
+
+    def gather(name: str, at: np.ndarray | None) -> np.ndarray:
+        whole = np.concatenate([getattr(p, name) for p in parts])
+        if consume:
+            for p in parts:
+                setattr(p, name, None)
+        return whole if at is None else whole[at]
+
+    out: dict[str, Any] = {}
+    for name in _TOUCH_ARRAYS:
+        if name in _DICTIONARIES:
+            dicts = _DICTIONARIES[name]
+            codes, out[dicts] = _unify([getattr(p, name) for p in parts],
+                                       [getattr(p, dicts) for p in parts])
+            if consume:
+                for p in parts:
+                    setattr(p, name, None)
+            out[name] = codes if touch is None else codes[touch]
+            del codes
+        else:
+            out[name] = gather(name, touch)
+    for name in _JOURNEY_ARRAYS:
+        out[name] = gather(name, None if in_order else order)
+    return Columnar(journey_ids=ids, offsets=offsets, **out)
 
 
 def smallest_hashes(journey_ids: pa.Array, k: int, *, ties: bool = False) -> np.ndarray:

@@ -637,7 +637,7 @@ class JourneySample:
         can no longer be added to.
         """
         if len(self.pieces) != 1:
-            self.pieces = [concat_columnar(self.pieces)]
+            self.pieces = [concat_columnar(self.pieces, consume=True)]
             self.hashes = []
         return self.pieces[0]
 

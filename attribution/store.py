@@ -588,6 +588,7 @@ class Store:
         return concat_columnar(
             [take_journeys(c, np.flatnonzero(select(c))) for c in self._parts()],
             journeys_name=self.journeys_name,
+            consume=True,
         )
 
     def _partitioned_columnar(self) -> Columnar:
@@ -596,7 +597,9 @@ class Store:
         Sorting the concatenated parts again would hold the whole store as arrow
         tables and as arrays at once; part by part, only the arrays add up.
         """
-        return concat_columnar(list(self._parts()), journeys_name=self.journeys_name)
+        return concat_columnar(
+            list(self._parts()), journeys_name=self.journeys_name, consume=True
+        )
 
     def _parts(self) -> Iterator[Columnar]:
         """Validate and encode each part of a partitioned store in turn."""
