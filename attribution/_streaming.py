@@ -63,6 +63,7 @@ import functools
 import hashlib
 import os
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -628,6 +629,7 @@ class JourneySample:
         return out
 
     _last_sum = None  # (a, b, a + b) of the latest sum
+    _last_built = None  # (weak references to the pieces, their union) of the last read
 
     @property
     def columnar(self) -> Columnar:
@@ -637,7 +639,16 @@ class JourneySample:
         can no longer be added to.
         """
         if len(self.pieces) != 1:
-            self.pieces = [concat_columnar(self.pieces, consume=True)]
+            # samples of several (quarter, target) may hold the same pieces: build
+            # their union once, and leave the pieces whole for the others
+            built = JourneySample._last_built
+            mine = {id(p): p for p in self.pieces}
+            if built is None or len(built[0]) != len(mine) or any(
+                    (q := r()) is None or mine.get(id(q)) is not q for r in built[0]):
+                built = ([weakref.ref(p) for p in self.pieces],
+                         concat_columnar(self.pieces))
+                JourneySample._last_built = built
+            self.pieces = [built[1]]
             self.hashes = []
         return self.pieces[0]
 
@@ -1144,6 +1155,7 @@ def _run(
                             m, s.fit.pop(m.name), spec, qi, target
                         )
             del stats
+            JourneySample._last_built = None
         bar.set_description("credit")
         totals_stats: PartStats = {}
         whole_names = [m.name for m in whole_models]

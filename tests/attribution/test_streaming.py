@@ -381,3 +381,16 @@ def test_all_on_timeless_paths_leaves_out_time_decay_as_in_memory(tmp_path):
         b = attribute(path, "all", "revenue")
     assert "time_decay" not in b.run["model_columns"]
     assert_same(a, b)
+
+
+def test_samples_sharing_pieces_can_each_be_read(stores):
+    _, parted = stores
+    channels = open_store(parted).columnar().channels
+    a, b = (streaming.JourneySample.of(streaming.read_partition(p, channels), 10_000)
+            for p in streaming.list_parts(parted)[:2])
+    one = a + b
+    streaming.JourneySample._last_sum = None  # as when another process added them
+    two = a + b
+    assert one is not two and one.pieces[0] is two.pieces[0]
+    assert one.columnar.journey_ids.equals(two.columnar.journey_ids)
+    assert one.columnar.n_touches == a.columnar.n_touches + b.columnar.n_touches
