@@ -42,9 +42,12 @@ NO_CONTENT = "(no content)"
 NO_CAMPAIGN = "(no campaign)"
 #: Report targets (``conversions`` runs are ignored by the report tables).
 REPORT_TARGETS = ("pipeline", "revenue")
+#: The columns of ``credit.parquet`` the report reads besides the models'.
+_CREDIT_KEYS = ("journey_id", "touch_index", "target", "quarter")
 
 
-def open_credit(path: str | os.PathLike) -> AttributionResult:
+def open_credit(path: str | os.PathLike, *, for_report: bool = False
+                ) -> AttributionResult:
     """Read a ``touchline attribute --out`` directory back into an AttributionResult.
 
     Parameters
@@ -53,6 +56,11 @@ def open_credit(path: str | os.PathLike) -> AttributionResult:
         A directory holding ``credit.parquet``, ``channel_credit.parquet``,
         ``removal_effects.parquet`` and ``run.json`` (and ``credit_draws.parquet``
         when the run had intervals).
+    for_report : bool, default=False
+        Read only what the report tables use from ``credit.parquet``: the rows of
+        the report targets and the columns ``journey_id``, ``touch_index``,
+        ``target``, ``quarter`` and the models' (a fraction of the file on a large
+        store).
 
     Returns
     -------
@@ -73,7 +81,15 @@ def open_credit(path: str | os.PathLike) -> AttributionResult:
                              f"{', '.join(missing)}); give the --out of `touchline "
                              "attribute`")
     run = json.loads((p / "run.json").read_text())
-    credit = pq.read_table(p / "credit.parquet")
+    if for_report:
+        names = pq.read_schema(p / "credit.parquet").names
+        wanted = [*_CREDIT_KEYS, *run.get("model_columns", [])]
+        credit = pq.read_table(
+            p / "credit.parquet", columns=[c for c in wanted if c in names],
+            filters=[("target", "in", list(REPORT_TARGETS))]
+            if "target" in names else None)
+    else:
+        credit = pq.read_table(p / "credit.parquet")
     channel_credit = pq.read_table(p / "channel_credit.parquet").to_pandas()
     for col in ("channel", "model", "target", "quarter"):
         channel_credit[col] = channel_credit[col].astype(object)
@@ -167,7 +183,7 @@ class Facts:
                  spend: pd.DataFrame | None = None, reporting_tz: str | None = None,
                  fiscal_year_start: int | None = None) -> None:
         if not isinstance(result, AttributionResult):
-            result = open_credit(result)
+            result = open_credit(result, for_report=True)
         self.result = result
         self.store = open_store(store)
         run = result.run

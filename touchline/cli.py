@@ -217,7 +217,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             "--credit (its intervals are shown)"
         )
     if args.credit:
-        result = reports.open_credit(args.credit)
+        result = reports.open_credit(args.credit, for_report=True)
         models = None if args.models == ["all"] else args.models
     else:
         quarters = [args.quarter] + ([args.compare] if args.compare else [])

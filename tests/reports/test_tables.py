@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import reports
@@ -265,6 +267,15 @@ def test_tables_from_credit_directory(hand_result, hand_store, tmp_path):
     for name in reports.TABLE_NAMES:
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name],
                                       check_dtype=False, obj=name)
+    # a report reads only its targets' rows and the columns it uses
+    full = reports.open_credit(tmp_path / "credit")
+    lean = reports.open_credit(tmp_path / "credit", for_report=True)
+    assert set(lean.credit_table.column_names) == {
+        "journey_id", "touch_index", "target", "quarter", *full.run["model_columns"]}
+    kept = full.credit_table.filter(
+        pc.is_in(full.credit_table.column("target").cast(pa.string()),
+                 value_set=pa.array(["pipeline", "revenue"])))
+    assert lean.credit_table.num_rows == kept.num_rows
 
 
 def test_credit_of_another_store_is_refused(hand_result):
