@@ -579,7 +579,8 @@ class JourneySample:
     own ``fit`` narrows), so the reduce is associative and its result does not
     depend on how the store is split (see
     :func:`attribution._columnar.smallest_hashes`). Pieces stay apart until
-    :attr:`columnar` puts them together, so the reduce never copies the sample.
+    :attr:`columnar` puts them together, so the reduce copies only the pieces it
+    trims, never the whole sample.
     """
 
     k: int
