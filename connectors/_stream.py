@@ -127,10 +127,11 @@ def file_format(path: Path, head: bytes) -> str:
     return "csv"
 
 
-def _head(path: Path) -> bytes:
+def read_head(path: Path, size: int = _HEAD_BYTES) -> bytes:
+    """Read the first ``size`` bytes of a file, with clear errors."""
     try:
         with open(path, "rb") as fh:
-            return fh.read(_HEAD_BYTES)
+            return fh.read(size)
     except FileNotFoundError:
         raise SchemaError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -193,7 +194,7 @@ def open_input(path: str | Path, *, accept: Callable[[set[str]], bool],
         When the file is missing, empty, binary or unreadable.
     """
     path = Path(path)
-    head = _head(path)
+    head = read_head(path)
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise SchemaError(f"{path}: file is empty; expected a header line and rows")
     fmt = file_format(path, head)

@@ -32,7 +32,14 @@ import pyarrow.compute as pc
 from attribution.exceptions import SchemaError
 from attribution.store import REJECT_SCHEMA
 
-from ._stream import Input, NotUtf8, canonical, iter_batches, unique_names
+from ._stream import (
+    Input,
+    NotUtf8,
+    canonical,
+    iter_batches,
+    read_head,
+    unique_names,
+)
 
 __all__ = [
     "CsvTable",
@@ -123,19 +130,6 @@ def sniff_encoding(path: Path, head: bytes) -> str:
     return "utf-8"
 
 
-def read_head(path: Path, size: int = 1 << 16) -> bytes:
-    """Read the first ``size`` bytes of a file, with clear errors."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(size)
-    except FileNotFoundError:
-        raise SchemaError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SchemaError(f"{path}: is a directory, expected a file") from None
-    except OSError as exc:
-        raise SchemaError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def _decode_head(head: bytes, encoding: str) -> str:
     if encoding == "utf-16":
         return head[: len(head) // 2 * 2].decode("utf-16", errors="ignore")
@@ -182,7 +176,7 @@ def read_header(path: str | os.PathLike[str]) -> list[str]:
         When the file is missing, empty or binary.
     """
     path = Path(path)
-    head = read_head(path)
+    head = read_head(path, 1 << 16)
     if not head.strip():
         raise SchemaError(f"{path}: file is empty; expected a header line and rows")
     text = _decode_head(head, sniff_encoding(path, head))
@@ -206,7 +200,7 @@ def open_csv_strings(path: str | os.PathLike[str], *, skip_rows: int | None = No
     Parameters and Raises are those of :func:`read_csv_strings`.
     """
     path = Path(path)
-    head = read_head(path)
+    head = read_head(path, 1 << 16)
     if not head.strip():
         raise SchemaError(f"{path}: file is empty; expected a header line and rows")
     encoding = sniff_encoding(path, head)
