@@ -20,6 +20,7 @@ system — exact, deterministic, with no simulation noise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,15 +42,22 @@ class Transitions:
     """The transitions of a problem's paths: path ``k`` is journey row ``rows[k]``.
 
     ``src``/``dst`` hold one entry per transition (the start transition of every
-    path first, then the inner ones), ``path`` the path each belongs to, and
-    ``end`` each path's last state (where it absorbs into conversion or null).
+    path first, then the inner ones), ``path`` the path each belongs to (built on
+    first use), ``end`` each path's last state (where it absorbs into conversion
+    or null) and ``lengths`` each path's number of states.
     """
 
     rows: np.ndarray
     src: np.ndarray
     dst: np.ndarray
-    path: np.ndarray
     end: np.ndarray
+    lengths: np.ndarray
+
+    @cached_property
+    def path(self) -> np.ndarray:
+        """The path (index into ``rows``) of every transition."""
+        n = len(self.rows)
+        return np.concatenate([np.arange(n), np.repeat(np.arange(n), self.lengths - 1)])
 
 
 @dataclass(eq=False)
@@ -187,8 +195,8 @@ class Markov(Model):
             src=np.concatenate([np.zeros(n, np.int64), code[inner]]),
             dst=np.concatenate([code[first], code[1:][inner[:-1]] if len(code)
                                 else code]),
-            path=np.concatenate([np.arange(n), np.repeat(np.arange(n), kept_len - 1)]),
             end=code[last],
+            lengths=kept_len,
         )
 
     def count(self, problem: Problem) -> MarkovCounts:
