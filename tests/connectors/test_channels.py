@@ -24,10 +24,7 @@ from connectors.channels import (
 )
 from touchline.cli import main
 
-REAL = Path(__file__).parents[3] / "shared" / "fixtures" / "real-exports"
-needs_real = pytest.mark.skipif(not REAL.is_dir(),
-                                reason=f"real-format fixtures not found at {REAL}")
-
+from . import REAL, needs_real
 
 # (source, medium, campaign, campaign_type, interaction) -> channel
 DEFAULTS = [

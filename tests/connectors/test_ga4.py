@@ -16,9 +16,9 @@ from attribution.exceptions import SchemaError
 from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA, open_store
 from connectors import ingest, read_ga4
 
+from . import REAL, needs_real
 from .test_salesforce import FILES, write_org
 
-REAL = Path(__file__).parents[3] / "shared" / "fixtures" / "real-exports" / "ga4"
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, in seconds
 
 
@@ -206,8 +206,9 @@ def test_bad_files_raise_one_clear_error(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ real rows
+@needs_real
 def test_real_bigquery_rows_as_they_are() -> None:
-    result = read_ga4(REAL / "bigquery_export_rows")
+    result = read_ga4(REAL / "ga4" / "bigquery_export_rows")
     check_counts(result.inputs)
     assert result.rejects.num_rows == 0
     by_user = {}
@@ -226,8 +227,9 @@ def test_real_bigquery_rows_as_they_are() -> None:
     assert sum(e["rows_duplicate"] for e in result.inputs) == 1
 
 
+@needs_real
 def test_real_velir_row_as_it_is() -> None:
-    result = read_ga4(REAL / "velir")
+    result = read_ga4(REAL / "ga4" / "velir")
     rows = result.touches.to_pylist()
     assert [(r["person_id"], r["channel"]) for r in rows] == [
         ("1166526666.1617691776", "Direct")]  # client_id names the user here

@@ -22,7 +22,8 @@ from attribution.store import (
 from connectors import ingest, read_salesforce
 from touchline.cli import main
 
-REAL = Path(__file__).parents[3] / "shared" / "fixtures" / "real-exports"
+from . import REAL, needs_real
+
 UTC = dt.UTC
 
 # A small org. Expected, worked out by hand:
@@ -227,6 +228,7 @@ def test_snake_case_names_and_detection_by_header(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ real sample
+@needs_real
 def test_real_fivetran_sample_as_it_is() -> None:
     folder = REAL / "salesforce" / "fivetran"
     result = read_salesforce(folder)
@@ -247,6 +249,7 @@ def test_real_fivetran_sample_as_it_is() -> None:
     assert (members["rows_used"], members["rows_looked_up"]) == (2, 3)
 
 
+@needs_real
 def test_real_fivetran_sample_with_deleted_rows_kept() -> None:
     result = read_salesforce(REAL / "salesforce" / "fivetran", include_deleted=True)
     check_counts(result.inputs)

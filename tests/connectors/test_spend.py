@@ -25,9 +25,7 @@ from connectors.spend import (
 )
 from touchline.cli import main
 
-REAL = Path(__file__).parents[3] / "shared" / "fixtures" / "real-exports"
-needs_real = pytest.mark.skipif(not REAL.is_dir(),
-                                reason=f"real-format fixtures not found at {REAL}")
+from . import REAL, needs_real
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
