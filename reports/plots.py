@@ -173,7 +173,8 @@ def plot_model_comparison(data: Any, *, target: str = "pipeline", currency: str 
     ax.set_yticks(y, [safe_label(c) for c in wide.index])
     ax.xaxis.set_major_formatter(money_formatter(currency))
     ax.set_xlabel(f"attributed {target} ({currency or 'money'})")
-    ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2)
+    if ax.get_legend_handles_labels()[0]:  # no model rows: no legend to draw
+        ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2)
     _style(ax, f"Attributed {target} by channel: every model")
     return ax
 
