@@ -116,6 +116,9 @@ _DT_MID = np.r_[0.0, (np.r_[0.0, _DT_EDGES[:-1]] + _DT_EDGES) / 2, 330.0]
 _H0_MIN, _H_MAX, _ETA_MIN = 1e-9, 30.0, 0.3
 _CHUNK_ROWS = 65_536
 _HESSIAN_ROWS = 16_384
+#: Newton steps shorter than this (relative) use the exact Hessian: quadratic
+#: convergence to the optimum, and its Hessian serves the standard errors.
+_EXACT_NEWTON = 1e-6
 
 
 class WeakFitWarning(TouchlineWarning):
@@ -169,17 +172,30 @@ def shapley_product_game(row: np.ndarray, z: np.ndarray, n_rows: int) -> np.ndar
 def _repeats(row: np.ndarray, channel: np.ndarray, n_channels: int) -> np.ndarray:
     """For every touch, how many earlier touches of its channel its journey has.
 
-    Touches are sorted by journey; one pass per channel (not per journey) keeps the
-    temporaries as small as that channel's touches.
+    Touches are sorted by journey; a stable sort by channel (a radix sort on
+    small integer codes) lines up each channel's touches of a journey, in order.
+
+    Examples
+    --------
+    >>> _repeats(np.array([0, 0, 0, 1]), np.array([2, 5, 2, 2]), 6).tolist()
+    [0, 0, 1, 0]
     """
-    out = np.zeros(len(row), np.int32)
-    for c in np.unique(channel):  # loops over channels
-        idx = np.flatnonzero(channel == c)
-        r = row[idx]
-        start = np.ones(len(idx), bool)
-        np.not_equal(r[1:], r[:-1], out=start[1:])
-        pos = np.arange(len(idx), dtype=np.int64)
-        out[idx] = pos - np.maximum.accumulate(np.where(start, pos, 0))
+    if not len(row):
+        return np.zeros(0, np.int32)
+    small = np.uint8 if n_channels <= 256 else np.uint16 if n_channels <= 65_536 \
+        else np.int64
+    order = np.argsort(channel.astype(small, copy=False), kind="stable")
+    r = row[order]
+    start = np.empty(len(r), bool)
+    start[0] = True
+    np.not_equal(r[1:], r[:-1], out=start[1:])
+    del r
+    c = channel[order]
+    start[1:] |= c[1:] != c[:-1]
+    del c
+    pos = np.arange(len(order), dtype=np.int64)
+    out = np.empty(len(order), np.int32)
+    out[order] = pos - np.maximum.accumulate(np.where(start, pos, 0))
     return out
 
 
@@ -376,7 +392,12 @@ class Incremental(Model):
             if timed.any():
                 span = np.where(row_timed, (end - start) / US_PER_DAY, 1.0)
                 span = np.maximum(span, 1e-9).astype(np.float32)
-                days = ((end[row] - ts) / US_PER_DAY).astype(np.float32)
+                days = end[row]
+                days -= ts  # µs; divided in float64, kept in float32
+                days = np.divide(
+                    days, US_PER_DAY, out=np.empty(len(ts), np.float32),
+                    casting="unsafe",
+                )
                 third = np.clip(np.floor(3 - 3 * days / span[row]), 0, 2)
                 after = (opp != NAT)[row] & (days < 0)
                 phase = np.where(timed, np.where(after, _AFTER, third), 0).astype(
@@ -499,7 +520,7 @@ class Incremental(Model):
             )
             d = stage.design
             stage.params, stage.info = d.optimise(d.start(), d.weight, warm=False)
-            stage.hessian = d.hessian(stage.params, d.weight, sample=True) / max(
+            stage.hessian = d.near_exact_hessian(stage.params, d.weight) / max(
                 float(d.weight.sum()), 1.0
             )
             self._stages.append(stage)
@@ -522,6 +543,7 @@ class Incremental(Model):
             d.y = d.weight = np.zeros(0)
             d.rows = np.zeros(0, np.int64)
             d._row_cache.clear()
+            d._last_eval = d._last_exact = None
         self._fit_problem = self._sample_map = None
         self._parts_cache = None
         self._released = True
@@ -982,16 +1004,16 @@ class _Stage:
                 dt_bin=t.dt_bin[idx],
             )
         )
-        lc = local[sub.channel]
-        cols = design.columns(lc, sub).astype(np.int32)
+        cols = design.columns(local.astype(np.int32)[sub.channel], sub)
         # touches are sorted by journey, so the CSR structure is direct
         indptr = np.concatenate([[0], np.cumsum(count[rows])]).astype(np.int64)
         design.a = sp.csr_matrix(
             (np.ones(len(cols)), cols, indptr), shape=(len(rows), design.n_columns)
         )
         design.a.sum_duplicates()
-        cell = lc * n_phases + sub.phase
-        touches = np.bincount(cell, minlength=m * n_phases).reshape(m, n_phases)
+        touches = np.asarray(design.a.sum(axis=0)).reshape(
+            m, n_phases, shape.n_rep * len(_DT_MID)
+        ).sum(axis=2).astype(np.int64)
         return cls(name=name, design=design, touches=touches)
 
 
@@ -1016,6 +1038,9 @@ class _Design:
     penalties: tuple[float, float, float]
     _conv_rows: np.ndarray | None = None
     _row_cache: dict = field(default_factory=dict)
+    # the last point evaluated, and the last exact Hessian: (x, w, values)
+    _last_eval: tuple | None = None
+    _last_exact: tuple | None = None
 
     @property
     def n_params(self) -> int:
@@ -1026,11 +1051,23 @@ class _Design:
         return self.n_channels * self.n_phases * self.n_rep * len(_DT_MID)
 
     def columns(self, local: np.ndarray, t: _Touches) -> np.ndarray:
-        """Design column of every touch (-1 when its channel or phase is not fitted)."""
-        ok = (local >= 0) & (t.phase < self.n_phases)
-        cell = np.maximum(local, 0) * self.n_phases + t.phase
-        col = (cell * self.n_rep + t.repeat) * len(_DT_MID) + t.dt_bin
-        return np.where(ok, col, -1)
+        """Design column of every touch (-1 when its channel or phase is not fitted).
+
+        ``local`` is each touch's fitted channel index (-1: not fitted).
+        """
+        m, k, n_dt = self.n_channels, self.n_phases, len(_DT_MID)
+        # first column of every (channel + 1, phase) cell; -1 where not fitted
+        first = np.full((m + 1, len(PHASES)), -1, np.int32)
+        first[1:, :k] = (np.arange(m)[:, None] * k + np.arange(k)) * self.n_rep * n_dt
+        cell = (local + 1).astype(np.int32)
+        cell *= len(PHASES)
+        cell += t.phase
+        col = first.ravel().take(cell)
+        fitted = col >= 0
+        col += t.repeat * np.int32(n_dt)
+        col += t.dt_bin
+        col[~fitted] = -1
+        return col
 
     def unpack(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         m, k = self.n_channels, self.n_phases
@@ -1116,11 +1153,26 @@ class _Design:
         ge = np.einsum("cprt,cp,cr,ct->c", g_beta, theta, pr, dpt)
         return np.r_[g_h.sum(), gt.ravel(), gd, ge], g_beta
 
+    def _evaluate(
+        self, x: np.ndarray, w: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_data` and :meth:`_chain` at ``x``, kept for a Hessian there.
+
+        Newton evaluates the objective at a point and then its Hessian at the same
+        point; the Hessian reuses the pass over the journeys.
+        """
+        last = self._last_eval
+        if last is not None and last[1] is w and np.array_equal(last[0], x):
+            return last[2]
+        nll, g_h, h = self._data(x, w)
+        g, g_beta = self._chain(x, g_h)
+        self._last_eval = (x.copy(), w, (nll, g_h, h, g, g_beta))
+        return nll, g_h, h, g, g_beta
+
     def objective(
         self, x: np.ndarray, w: np.ndarray, scale: float
     ) -> tuple[float, np.ndarray]:
-        nll, g_h, _ = self._data(x, w)
-        g, _ = self._chain(x, g_h)
+        nll, _, _, g, _ = self._evaluate(x, w)
         pf, pg = self._penalty(x)
         return (nll + pf) / scale, (g + pg) / scale
 
@@ -1168,21 +1220,26 @@ class _Design:
         evenly spaced sample of them (Newton then converges linearly).
         """
         m, k = self.n_channels, self.n_phases
-        _, g_h, h = self._data(x, w)
+        rows, a_rows = self._hessian_rows(fisher, sample)
+        exact = not fisher and len(rows) == len(self._all_rows(fisher))
+        last = self._last_exact
+        if exact and last is not None and last[1] is w and np.array_equal(last[0], x):
+            return last[2].copy()
+        _, _, h, _, g_beta = self._evaluate(x, w)
         om = -np.expm1(-h)
         if fisher:  # E[−ℓ''] = p'² / (p(1 − p)) = 1 / expm1(H), every journey
             s = w * np.exp(-h) / om
         else:  # −ℓ''(H) = e^{−H} / (1 − e^{−H})², converting journeys only
             s = w * self.y * np.exp(-h) / (om * om)
-        rows, a_rows = self._hessian_rows(fisher, sample)
         s = s[rows] * (len(self._all_rows(fisher)) / max(len(rows), 1))
         jac = self._jacobian(x)
         hess = np.zeros((self.n_params, self.n_params))
-        for i in range(0, len(s), _CHUNK_ROWS):  # loops over row blocks
-            block = (a_rows[i : i + _CHUNK_ROWS] @ jac).toarray()
-            block[:, 0] = 1.0
-            # einsum, not BLAS: a threaded dgemm on a busy machine can be 50x slower
-            hess += np.einsum("ij,ik->jk", block, block * s[i : i + _CHUNK_ROWS, None])
+        # BLAS on one thread: a threaded dgemm on a busy machine can be 50x slower
+        with _one_blas_thread():
+            for i in range(0, len(s), _CHUNK_ROWS):  # loops over row blocks
+                block = (a_rows[i : i + _CHUNK_ROWS] @ jac).toarray()
+                block[:, 0] = 1.0
+                hess += block.T @ (block * s[i : i + _CHUNK_ROWS, None])
         lam, lam_ph, lam_s = self.penalties
         block = 2 * lam * np.eye(k) + 2 * lam_ph * (np.eye(k) - np.full((k, k), 1 / k))
         th = slice(1, 1 + k * m)
@@ -1191,7 +1248,6 @@ class _Design:
         hess[shape_idx, shape_idx] += 2 * lam_s
         if fisher:
             return hess
-        _, g_beta = self._chain(x, g_h)
         # second-order terms of β(θ, δ, η), contracted with ∂f/∂β
         _, theta, _, _ = self.unpack(x)
         (pr, dpr, ddpr), (pt, dpt, ddpt) = self._levels(x)
@@ -1212,7 +1268,23 @@ class _Design:
         hess[d_idx + m, d_idx + m] += ee
         hess[d_idx, d_idx + m] += de
         hess[d_idx + m, d_idx] += de
+        if exact:
+            self._last_exact = (x.copy(), w, hess.copy())
         return hess
+
+    def near_exact_hessian(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Return the exact Hessian at ``x``, or the last one within 1e-9 of ``x``.
+
+        A converged Newton fit computed it one step (at most 1e-9 relative) before
+        its optimum; there it agrees with the Hessian at the optimum to that
+        precision, far below the statistical error it is used to measure.
+        """
+        last = self._last_exact
+        if last is not None and last[1] is w:
+            size = max(1.0, float(np.max(np.abs(x))))
+            if float(np.max(np.abs(last[0] - x))) <= 1e-9 * size:
+                return last[2].copy()
+        return self.hessian(x, w)
 
     def _all_rows(self, fisher: bool) -> np.ndarray:
         if fisher:
@@ -1328,6 +1400,7 @@ class _Design:
         """
         f, g = self.objective(x, w, scale)
         met, met_at = False, 0
+        exact = False  # sampled Hessians (linear convergence), then the exact one
         for step in range(max_steps):
             free = self._free(x, g, lo, hi)
             if not free.any():
@@ -1336,7 +1409,9 @@ class _Design:
             if fixed is not None:
                 d = _solve_pd(fixed[sub], -g[free])
             else:
-                d = _solve_pd(self.hessian(x, w, sample=True)[sub] / scale, -g[free])
+                d = _solve_pd(
+                    self.hessian(x, w, sample=not exact)[sub] / scale, -g[free]
+                )
                 if d is None:  # not convex here: a Gauss–Newton (Fisher) step
                     d = _solve_pd(
                         self.hessian(x, w, fisher=True, sample=True)[sub] / scale,
@@ -1365,6 +1440,7 @@ class _Design:
             moved = float(np.max(np.abs(xn - x)))
             x, f, g = xn, fn, gn
             size = max(1.0, float(np.max(np.abs(x))))
+            exact = exact or moved <= _EXACT_NEWTON * size
             if met and (moved <= 1e-15 * size or step >= met_at + 3):
                 return x, step + 1, True
             if not met and moved <= tol * size:
@@ -1383,11 +1459,24 @@ class _Design:
             return cov
         try:
             cov[np.ix_(free, free)] = np.linalg.inv(
-                self.hessian(x, self.weight)[np.ix_(free, free)]
+                self.near_exact_hessian(x, self.weight)[np.ix_(free, free)]
             )
         except np.linalg.LinAlgError:
             return None
         return cov
+
+
+_BLAS_CONTROLLER: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """Return a context in which BLAS calls run on one thread (threadpoolctl)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _solve_pd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
