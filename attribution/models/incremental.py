@@ -182,8 +182,13 @@ def _repeats(row: np.ndarray, channel: np.ndarray, n_channels: int) -> np.ndarra
     """
     if not len(row):
         return np.zeros(0, np.int32)
-    small = np.uint8 if n_channels <= 256 else np.uint16 if n_channels <= 65_536 \
+    small = (
+        np.uint8
+        if n_channels <= 256
+        else np.uint16
+        if n_channels <= 65_536
         else np.int64
+    )
     order = np.argsort(channel.astype(small, copy=False), kind="stable")
     r = row[order]
     start = np.empty(len(r), bool)
@@ -395,7 +400,9 @@ class Incremental(Model):
                 days = end[row]
                 days -= ts  # µs; divided in float64, kept in float32
                 days = np.divide(
-                    days, US_PER_DAY, out=np.empty(len(ts), np.float32),
+                    days,
+                    US_PER_DAY,
+                    out=np.empty(len(ts), np.float32),
                     casting="unsafe",
                 )
                 third = np.clip(np.floor(3 - 3 * days / span[row]), 0, 2)
@@ -1011,9 +1018,12 @@ class _Stage:
             (np.ones(len(cols)), cols, indptr), shape=(len(rows), design.n_columns)
         )
         design.a.sum_duplicates()
-        touches = np.asarray(design.a.sum(axis=0)).reshape(
-            m, n_phases, shape.n_rep * len(_DT_MID)
-        ).sum(axis=2).astype(np.int64)
+        touches = (
+            np.asarray(design.a.sum(axis=0))
+            .reshape(m, n_phases, shape.n_rep * len(_DT_MID))
+            .sum(axis=2)
+            .astype(np.int64)
+        )
         return cls(name=name, design=design, touches=touches)
 
 
