@@ -817,7 +817,10 @@ class Incremental(Model):
         w_train = np.where(test, 0.0, w)
         for s in self._stages:
             d = s.design
-            x, _ = d.optimise(s.params, w_train[d.rows], warm=True, fixed=s.hessian)
+            # a diagnostic: parameters to 1e-6 move its log-loss by about 1e-12
+            x, _ = d.optimise(
+                s.params, w_train[d.rows], warm=True, fixed=s.hessian, tol=1e-6
+            )
             h = np.full(n, float(x[0]))
             h[d.rows] = d.hazard(x)
             p *= -np.expm1(-h)
@@ -1017,7 +1020,8 @@ class _Stage:
         design.a = sp.csr_matrix(
             (np.ones(len(cols)), cols, indptr), shape=(len(rows), design.n_columns)
         )
-        design.a.sum_duplicates()
+        # repeated (row, column) entries stay: sparse products add them up, and
+        # summing them first would sort every row's columns for nothing
         touches = (
             np.asarray(design.a.sum(axis=0))
             .reshape(m, n_phases, shape.n_rep * len(_DT_MID))
@@ -1325,14 +1329,16 @@ class _Design:
         *,
         warm: bool,
         fixed: np.ndarray | None = None,
+        tol: float | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Minimise the penalised negative log-likelihood with weights ``w``.
 
         Projected Newton steps on the exact Hessian (damped where the problem is not
         convex), from ``x0``; a cold fit converges to machine precision, a warm one
-        (``x0`` near the optimum, as for a resample) to 1e-8, first with the
-        ``fixed`` normalised Hessian of that optimum when given. Should Newton
-        stall, L-BFGS-B takes over and Newton steps polish its result.
+        (``x0`` near the optimum, as for a resample) to a relative step of 1e-8
+        (or ``tol``), first with the ``fixed`` normalised Hessian of that optimum
+        when given. Should Newton stall, L-BFGS-B takes over and Newton steps
+        polish its result.
         """
         lo, hi = self.bounds()
         if not (w * self.y).any() or not len(self.rows):
@@ -1343,7 +1349,8 @@ class _Design:
             ]
             return x, {"converged": True, "iterations": 0}
         scale = max(float(w.sum()), 1.0)
-        tol = 1e-8 if warm else 1e-12
+        if tol is None:
+            tol = 1e-8 if warm else 1e-12
         x = np.clip(x0, lo, hi)
         steps = 0
         if warm and fixed is not None:
@@ -1445,6 +1452,10 @@ class _Design:
                 if better or t < 1e-3:
                     break
                 t /= 2
+            if fixed is not None and t < 1.0:
+                # the nearby fit's Hessian overshoots here (its curvature differs
+                # too much): leave the rest to Newton steps on this problem's own
+                return (xn if better else x), step + 1, False
             if not better:  # no progress left: converged if the gradient is gone
                 return x, step, met or g_free <= 1e-9
             moved = float(np.max(np.abs(xn - x)))
