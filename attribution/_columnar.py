@@ -491,6 +491,11 @@ def _unify(
     codes: list[np.ndarray], dictionaries: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """One sorted dictionary for several coded columns; the codes recoded to it."""
+    first = dictionaries[0] if dictionaries else None
+    if first is not None and all(
+        d is first or np.array_equal(d, first) for d in dictionaries[1:]
+    ):  # already one dictionary (parts coded against the store's): no recoding
+        return np.concatenate(codes).astype(np.int32, copy=False), first
     merged = (
         np.unique(np.concatenate([np.asarray(d, dtype=str) for d in dictionaries]))
         if any(len(d) for d in dictionaries)
