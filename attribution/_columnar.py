@@ -568,6 +568,13 @@ def concat_columnar(
     for name in _TOUCH_ARRAYS:
         if name in _DICTIONARIES:
             dicts = _DICTIONARIES[name]
+            if not any(len(getattr(p, dicts)) for p in parts):  # a column not read
+                out[name] = np.full(int(offsets[-1]), -1, np.int32)
+                out[dicts] = np.array([], dtype=object)
+                if consume:
+                    for p in parts:
+                        setattr(p, name, None)
+                continue
             codes, out[dicts] = _unify([getattr(p, name) for p in parts],
                                        [getattr(p, dicts) for p in parts])
             if consume:

@@ -198,9 +198,13 @@ def _repeats(row: np.ndarray, channel: np.ndarray, n_channels: int) -> np.ndarra
     c = channel[order]
     start[1:] |= c[1:] != c[:-1]
     del c
-    pos = np.arange(len(order), dtype=np.int64)
+    index = np.int32 if len(order) < 2**31 else np.int64
+    pos = np.arange(len(order), dtype=index)
+    first = np.where(start, pos, index(0))  # position of the run's first touch
+    np.maximum.accumulate(first, out=first)
+    np.subtract(pos, first, out=pos)
     out = np.empty(len(order), np.int32)
-    out[order] = pos - np.maximum.accumulate(np.where(start, pos, 0))
+    out[order] = pos
     return out
 
 
