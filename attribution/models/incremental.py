@@ -572,21 +572,28 @@ class Incremental(Model):
             return None
         m = len(self.channels_)
         ch = self._local(problem)[problem.conv_channel]
-        keep = ch >= 0
-        x = sp.csr_matrix(
-            (np.ones(int(keep.sum())), (problem.conv.row[keep], ch[keep])),
-            shape=(len(rows), m),
-        )
-        x.data[:] = 1.0  # presence, not counts
-        x = x[ok]
-        y = np.log(amount[ok])
-        w = w[ok]
-        xw = x.multiply(w[:, None]).tocsr()
+        log_amount = np.log(np.where(ok, amount, 1.0))
+        offsets, touch_row = problem.conv.offsets, problem.conv.row
         xtx = np.zeros((m + 1, m + 1))
-        xtx[0, 0] = w.sum()
-        xtx[0, 1:] = xtx[1:, 0] = np.asarray(xw.sum(axis=0)).ravel()
-        xtx[1:, 1:] = (x.T @ xw).toarray()
-        xty = np.concatenate([[w @ y], xw.T @ y])
+        xty = np.zeros(m + 1)
+        block = max(1, 2**22 // max(m, 1))  # rows of presence per block (32 MB)
+        with _one_blas_thread():
+            for lo in range(0, len(rows), block):  # loops over blocks of rows
+                hi = min(lo + block, len(rows))
+                span = slice(offsets[lo], offsets[hi])
+                c = ch[span]
+                known = c >= 0
+                x = np.zeros((hi - lo, m))
+                x[touch_row[span][known] - lo, c[known]] = 1.0  # presence, not counts
+                keep = ok[lo:hi]
+                x, wb, yb = x[keep], w[lo:hi][keep], log_amount[lo:hi][keep]
+                xw = x * wb[:, None]
+                xtx[0, 0] += wb.sum()
+                xtx[0, 1:] += xw.sum(axis=0)
+                xtx[1:, 1:] += x.T @ xw
+                xty[0] += wb @ yb
+                xty[1:] += xw.T @ yb
+        xtx[1:, 0] = xtx[0, 1:]
         qm = xtx + np.diag(np.r_[0.0, np.full(m, 10.0)])
         gamma = _bounded_quadratic(qm, xty, hi=5.0)[1:]
         return gamma if (gamma > 1e-12).any() else None
@@ -1416,8 +1423,10 @@ class _Design:
 
         Each step uses the exact Hessian, or the expected information (a Gauss–Newton
         step) where the problem is not convex; ``fixed`` (a normalised Hessian from
-        a nearby fit) replaces both, so steps cost one gradient each. ``polish``
-        takes one more step after the tolerance is met.
+        a nearby fit) replaces both, so steps cost one gradient each. Steps use
+        a sample of the journeys' Hessian until they are shorter than
+        ``_EXACT_NEWTON``, then the exact one. ``polish`` takes more steps after
+        the tolerance is met, unless an exact Newton step met it.
         """
         f, g = self.objective(x, w, scale)
         met, met_at = False, 0
@@ -1427,12 +1436,14 @@ class _Design:
             if not free.any():
                 return x, step, True
             sub = np.ix_(free, free)
+            newton = False  # a step on the exact Hessian (quadratic convergence)
             if fixed is not None:
                 d = _solve_pd(fixed[sub], -g[free])
             else:
                 d = _solve_pd(
                     self.hessian(x, w, sample=not exact)[sub] / scale, -g[free]
                 )
+                newton = exact and d is not None
                 if d is None:  # not convex here: a Gauss–Newton (Fisher) step
                     d = _solve_pd(
                         self.hessian(x, w, fisher=True, sample=True)[sub] / scale,
@@ -1469,7 +1480,7 @@ class _Design:
             if met and (moved <= 1e-15 * size or step >= met_at + 3):
                 return x, step + 1, True
             if not met and moved <= tol * size:
-                if not polish:
+                if not polish or newton:  # an exact Newton step this short polishes
                     return x, step + 1, True
                 met, met_at = True, step
         return x, max_steps, met
