@@ -125,20 +125,14 @@ def _encode(
         col = pc.dictionary_encode(col)
     dictionary = col.dictionary.cast(pa.string())
     values = np.asarray(dictionary.to_pylist(), dtype=object)
-    null = ~col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
-    indices = pc.fill_null(col.indices, 0).to_numpy(zero_copy_only=False)
+    if not len(values):
+        return np.full(n, -1, np.int32), np.array([], dtype=object)
     # sorted, deduplicated dictionary so codes do not depend on row order
-    uniq, rank = (
-        np.unique(values.astype(str), return_inverse=True)
-        if len(values)
-        else (np.array([], dtype=object), np.zeros(0, np.int64))
-    )
-    if null is not None:
-        indices = np.where(null, 0, indices)
-    codes = rank[indices].astype(np.int32) if len(values) else np.full(n, -1, np.int32)
-    if null is not None:
-        codes[null] = -1
-    return codes, uniq.astype(object)
+    uniq, rank = np.unique(values.astype(str), return_inverse=True)
+    # the code of every dictionary index, and -1 after them for null
+    lookup = np.append(rank.astype(np.int32), np.int32(-1))
+    indices = pc.fill_null(col.indices, len(values)).to_numpy(zero_copy_only=False)
+    return lookup.take(indices), uniq.astype(object)
 
 
 def _timestamps(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
