@@ -39,6 +39,10 @@ DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 20
 _MAX_PREAMBLE = 30
 BATCH_BYTES = 1 << 24
+#: read_json keeps date-like columns as text with dtype=False from pandas 3 on, and
+#: deprecates ``convert_dates`` there; pandas 2 needs it said
+_NO_DATE_PARSING: dict[str, Any] = (
+    {"convert_dates": False} if int(pd.__version__.split(".")[0]) < 3 else {})
 
 
 class NotUtf8(Exception):
@@ -485,7 +489,7 @@ def _json_batches(inp: Input, text_columns: list[str], batch_bytes: int
     # others): read with pandas, every value as text
     try:
         chunks = pd.read_json(inp.path, lines=True, dtype=False, chunksize=1 << 18,
-                              convert_dates=False)
+                              **_NO_DATE_PARSING)
         for chunk in chunks:
             table = pa.Table.from_pydict({
                 str(c): pa.array([_json_text(v) for v in chunk[c].tolist()],
