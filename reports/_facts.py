@@ -511,6 +511,7 @@ class _CreditIndex:
         self.targets: list[str] = tdict.to_pylist()
         self.quarters: list[str] = qdict.to_pylist()
         self.tq = (tcodes * len(self.quarters) + qcodes).astype(np.int32)
+        del tcodes, qcodes
 
     def code(self, target: str, quarter: str) -> int | None:
         """Return the code of a target and quarter in :attr:`tq` (None if absent)."""
@@ -537,10 +538,25 @@ class _CreditIndex:
         keep = np.argsort(rows, kind="stable")
         return rows[keep], journey[keep]
 
-    def take(self, column: str, rows: np.ndarray) -> np.ndarray:
-        """Values of a credit column at some rows (nulls as 0)."""
-        values = self.table.column(column).take(pa.array(rows))
-        return pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
+    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Return a credit column's values (nulls as 0) at sorted rows.
+
+        Only the chunks holding the rows are converted, one at a time (a part's
+        rows sit in a few chunks when the run wrote its credit part by part), so
+        the report never holds a whole credit column as numpy.
+        """
+        col = self.table.column(name)
+        cache = self.__dict__.setdefault("_chunk_starts", {})
+        if name not in cache:
+            cache[name] = np.cumsum([0, *(len(ch) for ch in col.chunks)])
+        starts = cache[name]
+        which = np.searchsorted(starts, rows, side="right") - 1
+        cuts = np.searchsorted(which, np.arange(col.num_chunks + 1))
+        out = np.zeros(len(rows), col.type.to_pandas_dtype())
+        for k in np.flatnonzero(np.diff(cuts)):  # a loop over chunks, not rows
+            chunk = pc.fill_null(col.chunk(k), 0).to_numpy(zero_copy_only=False)
+            out[cuts[k]:cuts[k + 1]] = chunk[rows[cuts[k]:cuts[k + 1]] - starts[k]]
+        return out
 
 
 class Part:

@@ -112,7 +112,7 @@ def _part(part: Part, q: str) -> Partial:
     """Per target, model and channel name: credit by band, first and last touch."""
     c = part.c
     n = len(c.channels)
-    frames = []
+    blocks = {}
     for target in part.facts.targets():
         rows = part.credit(target, q)
         ch = c.channel[rows.touch].astype(np.int64)
@@ -123,24 +123,27 @@ def _part(part: Part, q: str) -> Partial:
         for model in part.models:
             by = np.bincount(ch * 4 + band, weights=rows.credit[model],
                              minlength=4 * n).reshape(n, 4)
-            df = pd.DataFrame(by, columns=_BAND_COLUMNS)
-            df["first_touch_credit"] = ft
-            df["last_touch_credit"] = lt
-            df.index = pd.MultiIndex.from_arrays(
-                [[target] * n, [model] * n, c.channels.astype(object)],
-                names=["target", "model", "channel"])
-            frames.append(df)
-    return Partial(sums={"channels": _concat(
-        frames, ["target", "model", "channel"],
+            blocks[target, model] = np.column_stack([by, ft, lt])
+    return Partial(sums={"channels": _keyed(
+        blocks, "channel", c.channels.astype(object),
         [*_BAND_COLUMNS, "first_touch_credit", "last_touch_credit"])})
 
 
-def _concat(frames: list[pd.DataFrame], names: list[str],
-            columns: list[str]) -> pd.DataFrame:
-    """Concatenate partial frames (an empty frame when there is none)."""
-    return pd.concat(frames) if frames else pd.DataFrame(
-        columns=columns, dtype=np.float64,
-        index=pd.MultiIndex.from_arrays([[], [], []], names=names))
+def _keyed(blocks: dict[tuple[str, str], np.ndarray], level: str,
+           names: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """One frame of per-(target, model) blocks whose rows are ``names``.
+
+    Indexed by ``target``, ``model`` and ``level``.
+    """
+    k = len(names)
+    values = np.concatenate(list(blocks.values())) if blocks else \
+        np.zeros((0, len(columns)))
+    index = pd.MultiIndex.from_arrays(
+        [np.repeat(np.array([t for t, _ in blocks], dtype=object), k),
+         np.repeat(np.array([m for _, m in blocks], dtype=object), k),
+         np.tile(np.asarray(names, dtype=object), len(blocks))],
+        names=["target", "model", level])
+    return pd.DataFrame(values, index=index, columns=columns)
 
 
 def _of(sums: pd.DataFrame, target: str, model: str) -> pd.DataFrame:
@@ -232,7 +235,7 @@ def position_bands(result: AttributionResult | Facts | str | os.PathLike,
 
 def _bands_part(part: Part, q: str) -> Partial:
     """Per target, model and band: credited touches and credit."""
-    frames = []
+    blocks = {}
     for target in part.facts.targets():
         rows = part.credit(target, q)
         band = _band(rows.position, rows.length)
@@ -240,12 +243,9 @@ def _bands_part(part: Part, q: str) -> Partial:
         touches = np.bincount(band, weights=w, minlength=4)
         for model in part.models:
             credit = np.bincount(band, weights=rows.credit[model], minlength=4)
-            frames.append(pd.DataFrame(
-                {"credited_touches": touches, "credit": credit},
-                index=pd.MultiIndex.from_arrays([[target] * 4, [model] * 4, BANDS],
-                                                names=["target", "model", "band"])))
-    return Partial(sums={"bands": _concat(frames, ["target", "model", "band"],
-                                          ["credited_touches", "credit"])})
+            blocks[target, model] = np.column_stack([touches, credit])
+    return Partial(sums={"bands": _keyed(blocks, "band", np.array(BANDS),
+                                         ["credited_touches", "credit"])})
 
 
 def _bands_finish(f: Facts, q: str, partial: Partial) -> pd.DataFrame:
