@@ -233,6 +233,20 @@ def test_partitioned_report_reads_each_part_once(layouts, monkeypatch):
     assert len(alive) == 4
 
 
+def test_partitioned_report_files_are_byte_identical(layouts, tmp_path):
+    _, four = layouts
+    run = attribute(four, ["linear", "markov"], quarters=QUARTERS)
+    for k in (1, 2):
+        reports.build(run, four, quarter="2026Q3", compare="2026Q2").write(
+            tmp_path / f"r{k}")
+    names = sorted(f.name for f in (tmp_path / "r1").iterdir())
+    assert len(names) == 2 * len(reports.TABLE_NAMES) + 2
+    for name in names:
+        if name != "report.json":  # it says when it was written
+            assert (tmp_path / "r1" / name).read_bytes() == \
+                (tmp_path / "r2" / name).read_bytes(), name
+
+
 def test_credit_of_another_partitioned_store_is_refused(layouts, tmp_path):
     from attribution import TouchlineError, write_store
 
