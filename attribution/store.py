@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -586,7 +586,7 @@ class Store:
             whole = self.columnar()
             return take_journeys(whole, np.flatnonzero(select(whole)))
         return concat_columnar(
-            [take_journeys(c, np.flatnonzero(select(c))) for c in self._parts()],
+            [c for c, _ in self.iter_parts(select)],
             journeys_name=self.journeys_name,
             consume=True,
         )
@@ -598,11 +598,71 @@ class Store:
         tables and as arrays at once; part by part, only the arrays add up.
         """
         return concat_columnar(
-            list(self._parts()), journeys_name=self.journeys_name, consume=True
+            [c for c, _ in self._parts()],
+            journeys_name=self.journeys_name,
+            consume=True,
         )
 
-    def _parts(self) -> Iterator[Columnar]:
-        """Validate and encode each part of a partitioned store in turn."""
+    def iter_parts(
+        self,
+        select: Callable[[Columnar], np.ndarray] | None = None,
+        *,
+        journey_columns: Sequence[str] = (),
+    ) -> Iterator[tuple[Columnar, pa.Table]]:
+        """Yield the store one part at a time: each part's Columnar and journey columns.
+
+        A partitioned store that is not loaded is read part by part, in part order
+        (``part-00000`` first), so memory holds one part, not the store. An
+        unpartitioned or already loaded store is one part, :meth:`columnar`. Parts
+        hold disjoint journeys, and a journey and its account never straddle two
+        parts (the store is split by a hash of ``account_id``, DESIGN §2).
+
+        Parameters
+        ----------
+        select : callable, optional
+            Gets each part's Columnar and returns a boolean per journey; only those
+            journeys (with their touches) are yielded.
+        journey_columns : sequence of str, default=()
+            Columns of ``journeys.parquet`` that the Columnar does not hold (such as
+            ``account_id`` or ``currency``), returned as a Table whose row ``k`` is
+            the part's journey ``k``; a column the store lacks is null.
+
+        Yields
+        ------
+        (Columnar, pyarrow.Table)
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> touches = pd.DataFrame({"journey_id": ["a", "b"], "channel": ["x", "y"]})
+        >>> journeys = pd.DataFrame({"journey_id": ["b", "a"],
+        ...                          "account_id": ["B", None]})
+        >>> store = open_store((touches, journeys))
+        >>> [(c.n_journeys, t.column("account_id").to_pylist())
+        ...  for c, t in store.iter_parts(journey_columns=["account_id"])]
+        [(2, [None, 'B'])]
+        """
+        if self.is_loaded or not self.is_partitioned:
+            whole = self.columnar()
+            journeys = (self.read_table("journeys", ["journey_id", *journey_columns])
+                        if journey_columns else pa.table({}))
+            parts: Iterator[tuple[Columnar, pa.Table]] = iter([(whole, journeys)])
+        else:
+            parts = self._parts()
+        for c, journeys in parts:
+            table = _aligned(c, journeys, journey_columns)
+            if select is not None:
+                keep = np.flatnonzero(select(c))
+                c = take_journeys(c, keep)
+                table = table.take(pa.array(keep)) if journey_columns else table
+            yield c, table
+            del c, table, journeys  # hold one part at a time
+
+    def _parts(self) -> Iterator[tuple[Columnar, pa.Table]]:
+        """Validate and encode each part of a partitioned store in turn.
+
+        Yields each part's Columnar with the journeys table it was built from.
+        """
         assert self.path is not None
         touch_files = sorted((self.path / "touches").glob("part-*.parquet"))
         journey_dir = self._location("journeys")
@@ -617,24 +677,41 @@ class Store:
                     f"{jf}: missing; every touches part needs the "
                     "journeys part of the same name"
                 )
+            journeys = self._read_files([jf], _COLUMNAR_JOURNEYS)
             yield build_columnar(
                 self._read_files([tf], _COLUMNAR_TOUCHES),
-                self._read_files([jf], _COLUMNAR_JOURNEYS),
+                journeys,
                 touches_name=str(tf),
                 journeys_name=str(jf),
-            )
+            ), journeys
+            del journeys
             pa.default_memory_pool().release_unused()
         extra = sorted(
             {f.name for f in journey_dir.glob("part-*.parquet")}
             - {f.name for f in touch_files}
         )
         for name in extra:  # journeys parts without touches (journeys with none)
+            journeys = self._read_files([journey_dir / name], _COLUMNAR_JOURNEYS)
             yield build_columnar(
                 TOUCH_SCHEMA.empty_table().select(_COLUMNAR_TOUCHES),
-                self._read_files([journey_dir / name], _COLUMNAR_JOURNEYS),
+                journeys,
                 touches_name=str(self.path / "touches"),
                 journeys_name=str(journey_dir / name),
-            )
+            ), journeys
+
+
+def _aligned(c: Columnar, journeys: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """Columns of ``journeys`` in the order of ``c``'s journeys (null when absent)."""
+    if not columns:
+        return pa.table({})
+    ids = journeys.column("journey_id").combine_chunks().cast(pa.string())
+    if not ids.equals(c.journey_ids.cast(pa.string())):
+        journeys = journeys.take(pc.index_in(c.journey_ids, value_set=ids))
+    return pa.table({
+        name: journeys.column(name) if name in journeys.column_names
+        else pa.nulls(c.n_journeys, JOURNEY_SCHEMA.field(name).type)
+        for name in columns
+    })
 
 
 def open_store(

@@ -1,10 +1,13 @@
-"""Shared, cached facts of one attribution run and its store, for every report table.
+"""Shared facts of one attribution run and its store, for every report table.
 
-:class:`Facts` decodes the run's wide credit table into numpy arrays keyed by the
-store's columnar codes (journey number, touch number, channel, campaign and content
-codes), labels journeys and touches by quarter, and finds milestone touches. Every
-report table is a handful of ``np.bincount`` and sort reductions over these
-arrays; nothing loops over journeys or touches in Python.
+:class:`Facts` holds what belongs to the whole run: its settings and quarters,
+totals, channel credit, bootstrap draws, spend and currency, and an index of its
+credit table. :meth:`Facts.parts` reads the store one part at a time and gives a
+:class:`Part`: that part's columnar arrays with the run's credit rows of its
+journeys, keyed by the part's codes (journey number, touch number, channel,
+campaign and content codes). Report tables reduce each part to partial measures
+keyed by names (see :mod:`reports._pass`); every reduction is a handful of
+``np.bincount`` and sort operations, never a Python loop over journeys or touches.
 """
 
 from __future__ import annotations
@@ -12,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,11 +33,10 @@ from attribution.exceptions import TouchlineError, TouchlineWarning
 from attribution.intervals import percentile_bounds
 from attribution.quarters import parse_quarter, quarter_bounds
 
-__all__ = ["NO_CAMPAIGN", "NO_CONTENT", "UNATTRIBUTED", "CreditRows", "Facts",
+__all__ = ["NO_CAMPAIGN", "NO_CONTENT", "UNATTRIBUTED", "CreditRows", "Facts", "Part",
            "facts_for", "open_credit"]
 
 US_PER_DAY = 86_400 * 1_000_000
-_MONTH_US = 32 * US_PER_DAY  # a month before a quarter, and some
 #: Row label for touches without a content asset.
 NO_CONTENT = "(no content)"
 #: Row label for touches and spend without a campaign.
@@ -160,7 +161,10 @@ class CreditRows:
 
 
 class Facts:
-    """Cached arrays of one attribution result and store for report tables.
+    """One attribution result and its store, as report tables need them.
+
+    Run-level facts (settings, quarters, totals, channel credit, draws, spend,
+    currency) live here; the store's arrays come part by part from :meth:`parts`.
 
     Parameters
     ----------
@@ -210,98 +214,56 @@ class Facts:
             raise TouchlineError("models: the attribution run holds no model")
         self.models: list[str] = list(models)
         self._spend_override = spend
-        self._credit_cache: dict[tuple[str, str], CreditRows] = {}
         self._totals: dict[tuple[str, str], float] = {}
         self.quarters: list[str] = [str(q) for q in run.get("quarters", [])]
 
     # ------------------------------------------------------------------ the store
-    @cached_property
-    def c(self) -> Columnar:
-        """The store's columnar arrays, or the part of them a report can show.
+    def parts(self) -> Iterator[Part]:
+        """Read the store one part at a time, in part order, each with its credit rows.
 
-        A partitioned store that is not loaded yet is read part by part, keeping
-        only the journeys the run's quarters can show (:meth:`_shown`), so a
-        report of a large store holds a quarter's journeys, not the whole log.
-        Every table is the same either way.
+        A partitioned store that is not loaded is read part by part, so memory holds
+        one part (and the run's credit table), not the store; an unpartitioned or
+        loaded store is one part. Once the last part is read, :attr:`currency` is
+        known and every credit row must have met its journey.
+
+        Yields
+        ------
+        Part
+
+        Raises
+        ------
+        TouchlineError
+            When credit rows name journeys that no part holds (credit of another
+            store).
         """
-        store = self.store
-        select = self._shown()
-        if store.is_loaded or not store.is_partitioned or select is None:
-            return store.columnar()
-        return store.columnar_where(select)
-
-    def _shown(self) -> Callable[[Columnar], np.ndarray] | None:
-        """Which journeys any table of the run's quarters looks at (None: all).
-
-        A journey that has a touch or a lead, opportunity or close date in a quarter
-        of the run, widened by a month before it (lead velocity counts the month
-        before the quarter), or that holds credit rows.
-        """
-        ranges = []
-        for q in self.quarters:
-            try:
-                lo, hi = self.bounds(q)
-            except TouchlineError:  # a run over the whole store ("all")
-                return None
-            ranges.append((lo - _MONTH_US, hi))
-        table = self.result.credit_table
-        credited = pa.array([], pa.string())
-        if table.num_rows and "journey_id" in table.column_names:
-            codes, ids = _dict_codes(table.column("journey_id"))
-            credited = ids.take(pa.array(np.unique(codes)))  # the ids in use
-
-        def select(c: Columnar) -> np.ndarray:
-            keep = pc.is_in(c.journey_ids, value_set=credited).to_numpy(
-                zero_copy_only=False).astype(bool)
-            touch = np.zeros(c.n_touches, bool)
-            for lo, hi in ranges:
-                for d in (c.lead_created_at, c.opportunity_created_at, c.closed_at):
-                    keep |= (d >= lo) & (d < hi)
-                touch |= (c.ts >= lo) & (c.ts < hi)
-            keep |= np.bincount(c.journey_of_touch()[touch],
-                                minlength=c.n_journeys) > 0
-            return keep
-
-        return select
-
-    @cached_property
-    def journey_of_touch(self) -> np.ndarray:
-        """Journey number of every touch."""
-        return self.c.journey_of_touch()
-
-    @cached_property
-    def kept(self) -> np.ndarray:
-        """Touches whose channel was not excluded from the run."""
-        c = self.c
-        keep = np.ones(c.n_touches, bool)
-        if self.exclude_channels:
-            codes = np.flatnonzero(np.isin(c.channels.astype(str),
-                                           np.array(self.exclude_channels, dtype=str)))
-            if len(codes):
-                keep = ~np.isin(c.channel, codes)
-        return keep
-
-    @cached_property
-    def account(self) -> np.ndarray:
-        """Account code of every journey (``-1`` when it has none)."""
-        table = self.store.read_table("journeys", ["journey_id", "account_id"])
-        if "account_id" not in table.column_names:
-            return np.full(self.c.n_journeys, -1, np.int64)
-        ids = table.column("journey_id").cast(pa.string())
-        where = pc.index_in(self.c.journey_ids, value_set=ids).to_numpy(
-            zero_copy_only=False)
-        codes, _ = _dict_codes(table.column("account_id"))
-        return codes[where.astype(np.int64)]
+        index = self._credit_index
+        found = np.zeros(len(index.ids) if index else 0, bool)
+        currencies: set[str] = set()
+        for c, journeys in self.store.iter_parts(journey_columns=["account_id",
+                                                                  "currency"]):
+            rows, journey = (index.rows_of(c.journey_ids, found) if index
+                             else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            currencies.update(v for v in pc.unique(journeys.column("currency"))
+                              .to_pylist() if v)
+            account, _ = _dict_codes(journeys.column("account_id"))
+            yield Part(self, c, account, rows, journey)
+            del c, journeys, rows, journey, account  # one part at a time
+        if not found.all():
+            raise TouchlineError("credit: journey ids of the attribution run are not "
+                                 "in this store; give the store the run was made on")
+        self.__dict__["currency"] = _currency_label(currencies)
 
     @cached_property
     def currency(self) -> str:
-        """The store's currency (``"mixed"`` when journeys carry several)."""
+        """The store's currency (``"mixed"`` when journeys carry several).
+
+        Known without reading once :meth:`parts` has gone through the store.
+        """
         table = self.store.read_table("journeys", ["currency"])
         if "currency" not in table.column_names:
             return ""
-        values = [v for v in pc.unique(table.column("currency").cast(pa.string()))
-                  .to_pylist() if v]
-        return values[0] if len(values) == 1 else ("mixed" if values else "")
+        return _currency_label(
+            pc.unique(table.column("currency").cast(pa.string())).to_pylist())
 
     def bounds(self, quarter: str) -> tuple[int, int]:
         """Return the quarter's [start, end) in microseconds since the epoch, UTC."""
@@ -314,86 +276,10 @@ class Facts:
         lo, hi = self.bounds(quarter)
         return (ts >= lo) & (ts < hi) & (ts != NAT)
 
-    def amount(self, target: str) -> np.ndarray:
-        """Amount per copy of every journey for a target."""
-        c = self.c
-        if target == "pipeline":
-            return c.pipeline_amount
-        if target == "revenue":
-            return c.revenue_amount
-        return np.ones(c.n_journeys)
-
     def window_start(self, window_from: np.ndarray) -> np.ndarray:
         """Start of the lookback window counted back from ``window_from``."""
         lookback = round(self.lookback_days * US_PER_DAY)
         return np.where(window_from == NAT, NAT, window_from - lookback)
-
-    def touches_in(self, quarter: str) -> np.ndarray:
-        """Numbers of the kept touches whose ``ts`` falls in the quarter (cached)."""
-        cache = self.__dict__.setdefault("_touches_in", {})
-        if quarter not in cache:
-            cache[quarter] = np.flatnonzero(self.in_quarter(self.c.ts, quarter)
-                                            & self.kept)
-        return cache[quarter]
-
-    def touches_of(self, journeys: np.ndarray) -> np.ndarray:
-        """Numbers of every touch of the selected journeys (a mask per journey)."""
-        sel = np.flatnonzero(journeys)
-        counts = self.c.lengths[sel]
-        total = int(counts.sum())
-        if total == 0:
-            return np.zeros(0, np.int64)
-        seg = np.repeat(np.arange(len(sel)), counts)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        return self.c.offsets[sel][seg] + (np.arange(total) - first[seg])
-
-    def in_window(self, journeys: np.ndarray, moment: np.ndarray,
-                  window_from: np.ndarray) -> np.ndarray:
-        """Kept touches of the selected journeys in their lookback window.
-
-        Parameters
-        ----------
-        journeys : ndarray of bool
-            Which journeys to look at (one per journey).
-        moment : ndarray of int64
-            The milestone (us) of every journey; touches at or before it count.
-        window_from : ndarray of int64
-            Where each journey's lookback window is counted back from.
-
-        Returns
-        -------
-        ndarray of int64
-            Touch numbers, in store order (by journey, then time).
-        """
-        idx = self.touches_of(journeys)
-        jt = self.journey_of_touch[idx]
-        ts = self.c.ts[idx]
-        ok = self.kept[idx] & (ts != NAT) & (ts <= moment[jt])
-        ok &= ts >= self.window_start(window_from)[jt]
-        return idx[ok]
-
-    def first_touch_before(self, journeys: np.ndarray, moment: np.ndarray,
-                           window_from: np.ndarray) -> np.ndarray:
-        """Find the first kept touch of each selected journey in its lookback window.
-
-        Parameters
-        ----------
-        journeys, moment, window_from : ndarray
-            As for :meth:`in_window`.
-
-        Returns
-        -------
-        ndarray of int64
-            One touch number per journey, ``-1`` when it has no such touch.
-        """
-        idx = self.in_window(journeys, moment, window_from)
-        out = np.full(self.c.n_journeys, -1, np.int64)
-        if len(idx):
-            js = self.journey_of_touch[idx]
-            head = np.ones(len(js), bool)
-            head[1:] = js[1:] != js[:-1]
-            out[js[head]] = idx[head]
-        return out
 
     # ------------------------------------------------------------------ the run
     def check_quarter(self, quarter: str) -> str:
@@ -509,75 +395,12 @@ class Facts:
         return percentile_bounds(samples, self.interval_level, axis=-1)
 
     @cached_property
-    def _credit_columns(self) -> dict[str, Any]:
+    def _credit_index(self) -> _CreditIndex | None:
+        """The run's credit rows grouped by journey id (None when it has none)."""
         table = self.result.credit_table
         if table.num_rows == 0 or "journey_id" not in table.column_names:
-            return {}
-        jcodes, jdict = _dict_codes(table.column("journey_id"))
-        ids = self.c.journey_ids
-        if jdict.equals(ids.cast(pa.string())):  # the run's own dictionary
-            where = np.arange(len(ids), dtype=np.int64)
-        else:  # look up the ids in use (the dictionary may name every journey)
-            used = np.unique(jcodes)
-            found = pc.index_in(jdict.take(pa.array(used)), value_set=ids)
-            if found.null_count:
-                raise TouchlineError("credit: journey ids of the attribution run are "
-                                     "not in this store; give the store the run was "
-                                     "made on")
-            where = np.full(len(jdict), -1, np.int64)
-            where[used] = found.to_numpy(zero_copy_only=False)
-        tcodes, tdict = _dict_codes(table.column("target"))
-        qcodes, qdict = _dict_codes(table.column("quarter"))
-        return {"journey": where[jcodes], "tcodes": tcodes,
-                "tvalues": np.asarray(tdict.to_pylist(), dtype=object),
-                "qcodes": qcodes,
-                "qvalues": np.asarray(qdict.to_pylist(), dtype=object),
-                "touch_index": table.column("touch_index").to_numpy().astype(np.int64)}
-
-    def _model_column(self, model: str) -> np.ndarray:
-        """One model's credit column of the whole credit table (read once)."""
-        cache = self.__dict__.setdefault("_model_columns", {})
-        if model not in cache:
-            col = self.result.credit_table.column(model)
-            cache[model] = pc.fill_null(col, 0.0).to_numpy().astype(np.float64,
-                                                                    copy=False)
-        return cache[model]
-
-    def credit(self, target: str, quarter: str) -> CreditRows:
-        """Touch-level credit rows of one target and quarter (cached)."""
-        key = (target, quarter)
-        if key in self._credit_cache:
-            return self._credit_cache[key]
-        cols = self._credit_columns
-        empty = np.zeros(0, np.int64)
-        if not cols or target not in cols["tvalues"] or quarter not in cols["qvalues"]:
-            rows = CreditRows(journey=empty, touch=empty, value=np.zeros(0),
-                              position=empty, length=empty,
-                              credit={m: np.zeros(0) for m in self.models})
-            self._credit_cache[key] = rows
-            return rows
-        t_code = int(np.flatnonzero(cols["tvalues"] == target)[0])
-        q_code = int(np.flatnonzero(cols["qvalues"] == quarter)[0])
-        sel = np.flatnonzero((cols["tcodes"] == t_code) & (cols["qcodes"] == q_code))
-        journey = cols["journey"][sel]
-        touch = self.c.offsets[journey] + cols["touch_index"][sel]
-        order = None
-        if len(touch) > 1 and (np.diff(touch) < 0).any():
-            order = np.argsort(touch, kind="stable")
-            sel, journey, touch = sel[order], journey[order], touch[order]
-        credit = {m: self._model_column(m)[sel] for m in self.models}
-        head = np.ones(len(journey), bool)
-        head[1:] = journey[1:] != journey[:-1]
-        starts = np.flatnonzero(head)
-        lengths = np.diff(np.append(starts, len(journey)))
-        group = np.cumsum(head) - 1
-        position = np.arange(len(journey)) - starts[group]
-        length = lengths[group]
-        value = self.amount(target)[journey] * self.c.weight[journey]
-        rows = CreditRows(journey=journey, touch=touch, value=value, position=position,
-                          length=length, credit=credit)
-        self._credit_cache[key] = rows
-        return rows
+            return None
+        return _CreditIndex(table)
 
     # ------------------------------------------------------------------ spend
     @cached_property
@@ -635,7 +458,292 @@ def facts_for(result: AttributionResult | Facts | str | os.PathLike,
                  fiscal_year_start=fiscal_year_start)
 
 
-def group_counts(idx: np.ndarray, groups: np.ndarray, n_groups: int, facts: Facts, *,
+def _currency_label(values: Iterable[str | None]) -> str:
+    """One currency code, ``"mixed"`` for several, ``""`` for none."""
+    found = sorted({v for v in values if v})
+    return found[0] if len(found) == 1 else ("mixed" if found else "")
+
+
+def _ids_in_use(col: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Return the journey ids a credit column uses, and each row's index into them.
+
+    Chunk by chunk, without unifying the chunks' dictionaries (on a large run each
+    names a part's journeys): an id that two chunks use appears twice.
+    """
+    if not pa.types.is_dictionary(col.type):
+        col = pa.chunked_array([pc.dictionary_encode(ch) for ch in col.chunks],
+                               type=pa.dictionary(pa.int32(), col.type))
+    of_row, ids, base = [], [], 0
+    for ch in col.chunks:
+        dictionary = ch.dictionary.cast(pa.string())
+        if ch.null_count:  # a row without a journey: a null id, in no part
+            idx = pc.fill_null(ch.indices, len(dictionary)).to_numpy()
+            dictionary = pa.concat_arrays([dictionary, pa.nulls(1, pa.string())])
+        else:
+            idx = ch.indices.to_numpy(zero_copy_only=False)
+        used = np.flatnonzero(np.bincount(idx, minlength=len(dictionary)))
+        lut = np.zeros(len(dictionary), np.int64)
+        lut[used] = np.arange(base, base + len(used))
+        of_row.append(lut[idx])
+        ids.append(dictionary.take(pa.array(used)))
+        base += len(used)
+    if not ids:
+        return np.zeros(0, np.int64), pa.array([], pa.string())
+    return np.concatenate(of_row), pa.concat_arrays(ids)
+
+
+class _CreditIndex:
+    """The run's credit table, indexed to hand each part the rows of its journeys.
+
+    Built once per report; a part's rows are found by looking its journey ids up
+    among the ids the credit table uses, then taking their blocks of rows.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        of_row, self.ids = _ids_in_use(table.column("journey_id"))
+        order = np.argsort(of_row, kind="stable")  # rows come in runs of ids: fast
+        self.order = order.astype(np.int32) if len(order) < 2**31 else order
+        self.starts = np.searchsorted(of_row[order], np.arange(len(self.ids) + 1))
+        del of_row, order
+        tcodes, tdict = _dict_codes(table.column("target"))
+        qcodes, qdict = _dict_codes(table.column("quarter"))
+        self.targets: list[str] = tdict.to_pylist()
+        self.quarters: list[str] = qdict.to_pylist()
+        self.tq = (tcodes * len(self.quarters) + qcodes).astype(np.int32)
+        del tcodes, qcodes
+
+    def code(self, target: str, quarter: str) -> int | None:
+        """Return the code of a target and quarter in :attr:`tq` (None if absent)."""
+        if target not in self.targets or quarter not in self.quarters:
+            return None
+        return self.targets.index(target) * len(self.quarters) + \
+            self.quarters.index(quarter)
+
+    def rows_of(self, journey_ids: pa.Array, found: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Credit rows of some journeys, in table order, and their journey number.
+
+        ``found`` (one flag per id in use) is set for the ids among the journeys.
+        """
+        pos = pc.fill_null(pc.index_in(self.ids, value_set=journey_ids), -1) \
+            .to_numpy(zero_copy_only=False)
+        hit = np.flatnonzero(pos >= 0)
+        found[hit] = True
+        lo = self.starts[hit]
+        n = self.starts[hit + 1] - lo
+        at = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        rows = self.order[at].astype(np.int64)
+        journey = np.repeat(pos[hit].astype(np.int64), n)
+        keep = np.argsort(rows, kind="stable")
+        return rows[keep], journey[keep]
+
+    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Return a credit column's values (nulls as 0) at sorted rows.
+
+        Only the chunks holding the rows are converted, one at a time (a part's
+        rows sit in a few chunks when the run wrote its credit part by part), so
+        the report never holds a whole credit column as numpy.
+        """
+        col = self.table.column(name)
+        cache = self.__dict__.setdefault("_chunk_starts", {})
+        if name not in cache:
+            cache[name] = np.cumsum([0, *(len(ch) for ch in col.chunks)])
+        starts = cache[name]
+        which = np.searchsorted(starts, rows, side="right") - 1
+        cuts = np.searchsorted(which, np.arange(col.num_chunks + 1))
+        out = np.zeros(len(rows), col.type.to_pandas_dtype())
+        for k in np.flatnonzero(np.diff(cuts)):  # a loop over chunks, not rows
+            chunk = pc.fill_null(col.chunk(k), 0).to_numpy(zero_copy_only=False)
+            out[cuts[k]:cuts[k + 1]] = chunk[rows[cuts[k]:cuts[k + 1]] - starts[k]]
+        return out
+
+
+class Part:
+    """One part of the store with the run's credit rows of its journeys.
+
+    Partial measures of the parts add up to the store's. The store is split by a
+    hash of ``coalesce(account_id, journey_id)`` (``attribution.store._split``), so
+    a journey and an account never span two parts: distinct journeys and accounts
+    counted part by part sum to the store's distinct counts. Codes (channel,
+    campaign, content, interaction, account, journey and touch numbers) are the
+    part's own, so partial measures leave a part keyed by names.
+
+    Parameters
+    ----------
+    facts : Facts
+        The run.
+    c : Columnar
+        The part's arrays.
+    account : ndarray of int
+        Account code of every journey of the part (``-1`` when it has none).
+    credit_rows, credit_journey : ndarray of int
+        The run's credit rows of the part's journeys (in table order) and their
+        journey numbers.
+    """
+
+    def __init__(self, facts: Facts, c: Columnar, account: np.ndarray,
+                 credit_rows: np.ndarray, credit_journey: np.ndarray) -> None:
+        self.facts = facts
+        self.c = c
+        self.account = account
+        self._rows = credit_rows
+        self._journey = credit_journey
+        self._credit_cache: dict[tuple[str, str], CreditRows] = {}
+        self._touches_in: dict[str, np.ndarray] = {}
+
+    @property
+    def models(self) -> list[str]:
+        """The reported models."""
+        return self.facts.models
+
+    @cached_property
+    def journey_of_touch(self) -> np.ndarray:
+        """Journey number of every touch."""
+        return self.c.journey_of_touch()
+
+    @cached_property
+    def kept(self) -> np.ndarray:
+        """Touches whose channel was not excluded from the run."""
+        c = self.c
+        keep = np.ones(c.n_touches, bool)
+        if self.facts.exclude_channels:
+            codes = np.flatnonzero(np.isin(c.channels.astype(str), np.array(
+                self.facts.exclude_channels, dtype=str)))
+            if len(codes):
+                keep = ~np.isin(c.channel, codes)
+        return keep
+
+    def amount(self, target: str) -> np.ndarray:
+        """Amount per copy of every journey for a target."""
+        c = self.c
+        if target == "pipeline":
+            return c.pipeline_amount
+        if target == "revenue":
+            return c.revenue_amount
+        return np.ones(c.n_journeys)
+
+    def touches_in(self, quarter: str) -> np.ndarray:
+        """Numbers of the kept touches whose ``ts`` falls in the quarter (cached)."""
+        if quarter not in self._touches_in:
+            self._touches_in[quarter] = np.flatnonzero(
+                self.facts.in_quarter(self.c.ts, quarter) & self.kept)
+        return self._touches_in[quarter]
+
+    def touches_of(self, journeys: np.ndarray) -> np.ndarray:
+        """Numbers of every touch of the selected journeys (a mask per journey)."""
+        sel = np.flatnonzero(journeys)
+        counts = self.c.lengths[sel]
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, np.int64)
+        seg = np.repeat(np.arange(len(sel)), counts)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return self.c.offsets[sel][seg] + (np.arange(total) - first[seg])
+
+    def in_window(self, journeys: np.ndarray, moment: np.ndarray,
+                  window_from: np.ndarray) -> np.ndarray:
+        """Kept touches of the selected journeys in their lookback window.
+
+        Parameters
+        ----------
+        journeys : ndarray of bool
+            Which journeys to look at (one per journey).
+        moment : ndarray of int64
+            The milestone (us) of every journey; touches at or before it count.
+        window_from : ndarray of int64
+            Where each journey's lookback window is counted back from.
+
+        Returns
+        -------
+        ndarray of int64
+            Touch numbers, in store order (by journey, then time).
+        """
+        idx = self.touches_of(journeys)
+        jt = self.journey_of_touch[idx]
+        ts = self.c.ts[idx]
+        ok = self.kept[idx] & (ts != NAT) & (ts <= moment[jt])
+        ok &= ts >= self.facts.window_start(window_from)[jt]
+        return idx[ok]
+
+    def first_touch_before(self, journeys: np.ndarray, moment: np.ndarray,
+                           window_from: np.ndarray) -> np.ndarray:
+        """Find the first kept touch of each selected journey in its lookback window.
+
+        Parameters
+        ----------
+        journeys, moment, window_from : ndarray
+            As for :meth:`in_window`.
+
+        Returns
+        -------
+        ndarray of int64
+            One touch number per journey, ``-1`` when it has no such touch.
+        """
+        idx = self.in_window(journeys, moment, window_from)
+        out = np.full(self.c.n_journeys, -1, np.int64)
+        if len(idx):
+            js = self.journey_of_touch[idx]
+            head = np.ones(len(js), bool)
+            head[1:] = js[1:] != js[:-1]
+            out[js[head]] = idx[head]
+        return out
+
+    @cached_property
+    def _touch_index(self) -> np.ndarray:
+        """``touch_index`` of the part's credit rows (checked against the journeys)."""
+        ti = self.facts._credit_index.take("touch_index", self._rows).astype(np.int64)
+        if ((ti < 0) | (ti >= self.c.lengths[self._journey])).any():
+            raise TouchlineError("credit: touches of the attribution run are not in "
+                                 "this store (a journey has fewer touches than its "
+                                 "credit rows name); give the store the run was "
+                                 "made on")
+        return ti
+
+    def _model_column(self, model: str) -> np.ndarray:
+        """One model's credit on the part's credit rows (taken once)."""
+        cache = self.__dict__.setdefault("_model_columns", {})
+        if model not in cache:
+            cache[model] = self.facts._credit_index.take(model, self._rows).astype(
+                np.float64, copy=False)
+        return cache[model]
+
+    def credit(self, target: str, quarter: str) -> CreditRows:
+        """Touch-level credit rows of one target and quarter (cached)."""
+        key = (target, quarter)
+        if key in self._credit_cache:
+            return self._credit_cache[key]
+        index = self.facts._credit_index
+        code = None if index is None else index.code(target, quarter)
+        empty = np.zeros(0, np.int64)
+        if code is None or len(self._rows) == 0:
+            rows = CreditRows(journey=empty, touch=empty, value=np.zeros(0),
+                              position=empty, length=empty,
+                              credit={m: np.zeros(0) for m in self.models})
+            self._credit_cache[key] = rows
+            return rows
+        sel = np.flatnonzero(index.tq[self._rows] == code)
+        journey = self._journey[sel]
+        touch = self.c.offsets[journey] + self._touch_index[sel]
+        if len(touch) > 1 and (np.diff(touch) < 0).any():
+            order = np.argsort(touch, kind="stable")
+            sel, journey, touch = sel[order], journey[order], touch[order]
+        credit = {m: self._model_column(m)[sel] for m in self.models}
+        head = np.ones(len(journey), bool)
+        head[1:] = journey[1:] != journey[:-1]
+        starts = np.flatnonzero(head)
+        lengths = np.diff(np.append(starts, len(journey)))
+        group = np.cumsum(head) - 1
+        position = np.arange(len(journey)) - starts[group]
+        length = lengths[group]
+        value = self.amount(target)[journey] * self.c.weight[journey]
+        rows = CreditRows(journey=journey, touch=touch, value=value, position=position,
+                          length=length, credit=credit)
+        self._credit_cache[key] = rows
+        return rows
+
+
+def group_counts(idx: np.ndarray, groups: np.ndarray, n_groups: int, part: Part, *,
                  touches_only: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Touches, journeys and accounts per group over some touches.
@@ -648,7 +756,9 @@ def group_counts(idx: np.ndarray, groups: np.ndarray, n_groups: int, facts: Fact
         The group of each of them (``0 <= group < n_groups``).
     n_groups : int
         Number of groups.
-    facts : Facts
+    part : Part
+        The part the touches belong to (distinct journeys and accounts of a part
+        are distinct in the store: see :class:`Part`).
     touches_only : bool, default=False
         Count touches only (journeys and accounts come back empty).
 
@@ -658,15 +768,15 @@ def group_counts(idx: np.ndarray, groups: np.ndarray, n_groups: int, facts: Fact
         Weighted touches, weighted distinct journeys and distinct accounts per group.
     """
     g = groups.astype(np.int64)
-    jt = facts.journey_of_touch[idx].astype(np.int64)
-    w = facts.c.weight
+    jt = part.journey_of_touch[idx].astype(np.int64)
+    w = part.c.weight
     touches = np.bincount(g, weights=w[jt], minlength=n_groups)
     if touches_only:
         return touches, np.zeros(0), np.zeros(0)
     pair = distinct(jt * n_groups + g)
     journeys = np.bincount(pair % n_groups, weights=w[pair // n_groups],
                            minlength=n_groups)
-    acc = facts.account[jt]
+    acc = part.account[jt]
     has = acc >= 0
     apair = distinct(acc[has] * n_groups + g[has])
     accounts = np.bincount(apair % n_groups, minlength=n_groups).astype(np.float64)

@@ -21,12 +21,14 @@ from ._columns import BOUND_SUFFIXES, add_compare, with_bounds
 from ._facts import (
     UNATTRIBUTED,
     Facts,
+    Part,
     distinct_value,
     facts_for,
     group_counts,
     ordered_names,
     safe_divide,
 )
+from ._pass import Partial, Table, run_tables
 
 __all__ = ["CHANNEL_INFLUENCE_COLUMNS", "channel_influence"]
 
@@ -99,14 +101,7 @@ def channel_influence(result: AttributionResult | Facts | str | os.PathLike,
     True
     """
     f = facts_for(result, store, models=models)
-    q = f.check_quarter(quarter)
-    out = _one_quarter(f, q)
-    if compare is not None:
-        p = f.check_quarter(compare)
-        out = add_compare(out, _one_quarter(f, p), _KEYS, q, p)
-        out = _sorted(out, f.models)
-    out.attrs["note"] = _NOTE
-    return out
+    return run_tables(f, [TABLE], quarter, compare)[TABLE.name]
 
 
 def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -117,15 +112,37 @@ def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return df.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
-def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
-    c = f.c
+def _part(part: Part, q: str) -> Partial:
+    """Per channel name: the part's touches, reach, influence and sourced pipeline.
+
+    ``credited_<target>`` counts the part's credit rows on the channel (whether
+    the channel has a row in the table).
+    """
+    c = part.c
     n = len(c.channels)
+    idx = part.touches_in(q)
+    touches, journeys, accounts = group_counts(idx, c.channel[idx], n, part)
+    m = {"touches": touches, "journeys_touched": journeys, "accounts_touched": accounts}
+    for target in part.facts.targets():
+        rows = part.credit(target, q)
+        ch = c.channel[rows.touch]
+        m[f"influenced_{target}"] = distinct_value(ch, rows.journey, rows.value, n)
+        m[f"credited_{target}"] = np.bincount(ch, minlength=n).astype(np.float64)
+        if target == "pipeline":
+            first = rows.first
+            m["sourced_pipeline"] = np.bincount(ch[first], weights=rows.value[first],
+                                                minlength=n)
+    index = pd.Index(c.channels.astype(object), name="channel")
+    return Partial(sums={"channels": pd.DataFrame(m, index=index)})
+
+
+def _finish(f: Facts, q: str, partial: Partial) -> pd.DataFrame:
+    sums = partial.sums["channels"]
     targets = f.targets()
-    idx = f.touches_in(q)
-    touches, journeys, accounts = group_counts(idx, c.channel[idx], n, f)
-    base = pd.DataFrame({"channel": c.channels.astype(object), "touches": touches,
-                         "journeys_touched": journeys, "accounts_touched": accounts})
-    present = (touches > 0).copy()
+    counts = ["touches", "journeys_touched", "accounts_touched"]
+    base = pd.DataFrame({"channel": sums.index.to_numpy(dtype=object),
+                         **{k: sums[k].to_numpy() for k in counts}})
+    present = base["touches"].to_numpy() > 0
     credit_frames = []
     for target in ("pipeline", "revenue"):
         if target not in targets:
@@ -134,17 +151,13 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
             if target == "pipeline":
                 base["sourced_pipeline"] = np.nan
             continue
-        rows = f.credit(target, q)
-        ch = c.channel[rows.touch]
         total = f.total(target, q)
-        influenced = distinct_value(ch, rows.journey, rows.value, n)
+        influenced = sums[f"influenced_{target}"].to_numpy()
         base[f"influenced_{target}"] = influenced
         base[f"influenced_{target}_share"] = safe_divide(influenced, total)
-        present |= np.bincount(ch, minlength=n) > 0
+        present |= sums[f"credited_{target}"].to_numpy() > 0
         if target == "pipeline":
-            first = rows.first
-            base["sourced_pipeline"] = np.bincount(ch[first], weights=rows.value[first],
-                                                   minlength=n)
+            base["sourced_pipeline"] = sums["sourced_pipeline"].to_numpy()
             base["sourced_pipeline_share"] = safe_divide(base["sourced_pipeline"],
                                                          total)
         cc = f.channel_credit(target, q).rename(
@@ -186,4 +199,17 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
                 if col.startswith(f"{target}_credit") or col == f"{target}_share":
                     grid[col] = np.nan
     grid["quarter"] = q
-    return _sorted(grid[columns], f.models)
+    out = _sorted(grid[columns], f.models)
+    out.attrs["note"] = _NOTE
+    return out
+
+
+def _merge(f: Facts, current: pd.DataFrame, previous: pd.DataFrame, q: str,
+           p: str) -> pd.DataFrame:
+    out = _sorted(add_compare(current, previous, _KEYS, q, p), f.models)
+    out.attrs["note"] = _NOTE
+    return out
+
+
+#: The table's steps for :func:`reports._pass.run_tables`.
+TABLE = Table("channel_influence", _part, _finish, _merge)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial as bind
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from ._facts import (
     UNATTRIBUTED,
     US_PER_DAY,
     Facts,
+    Part,
     distinct,
     facts_for,
     first_of_each,
@@ -25,8 +27,10 @@ from ._facts import (
     safe_divide,
     weighted_median,
 )
+from ._pass import Partial, Table, run_tables
 
-__all__ = ["CONTENT_COLUMNS", "SALES_INTERACTIONS", "content_utilisation"]
+__all__ = ["CONTENT_COLUMNS", "SALES_INTERACTIONS", "content_table",
+           "content_utilisation"]
 
 #: Interactions that count as sales use of an asset, by default.
 SALES_INTERACTIONS = ("sales_email", "sales_call", "meeting")
@@ -95,14 +99,20 @@ def content_utilisation(result: AttributionResult | Facts | str | os.PathLike,
           and fraction of the quarter's total).
     """
     f = facts_for(result, store, models=models)
-    q = f.check_quarter(quarter)
-    sales = tuple(sales_interactions)
-    out = _one_quarter(f, q, sales)
-    if compare is not None:
-        p = f.check_quarter(compare)
-        out = add_compare(out, _one_quarter(f, p, sales), ["content", "model"], q, p)
-        out = _sorted(out, f.models)
-    return out
+    table = content_table(sales_interactions)
+    return run_tables(f, [table], quarter, compare)[table.name]
+
+
+def content_table(sales_interactions: Sequence[str] = SALES_INTERACTIONS) -> Table:
+    """Return the steps of :func:`content_utilisation` for ``run_tables``."""
+    return Table("content_utilisation",
+                 bind(_part, sales=tuple(sales_interactions)), _finish, _merge)
+
+
+def _merge(f: Facts, current: pd.DataFrame, previous: pd.DataFrame, q: str,
+           p: str) -> pd.DataFrame:
+    return _sorted(add_compare(current, previous, ["content", "model"], q, p),
+                   f.models)
 
 
 def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -113,9 +123,15 @@ def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return df.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
-def _one_quarter(f: Facts, q: str, sales: tuple[str, ...]) -> pd.DataFrame:
-    c = f.c
-    jt = f.journey_of_touch
+def _part(part: Part, q: str, sales: tuple[str, ...]) -> Partial:
+    """Per content name: the part's touches, reach, stages, deals and credit.
+
+    Also the quarter's closed and won deals (``closed``), and the samples of the
+    days to opportunity (``days``: content, days, weight) for the median.
+    """
+    f = part.facts
+    c = part.c
+    jt = part.journey_of_touch
     w = c.weight
     n_ct = len(c.contents)
     n = n_ct + 1  # the last group holds touches without content
@@ -125,9 +141,9 @@ def _one_quarter(f: Facts, q: str, sales: tuple[str, ...]) -> pd.DataFrame:
         code = c.content[idx].astype(np.int64)
         return np.where(code < 0, n_ct, code)
 
-    idx = f.touches_in(q)
+    idx = part.touches_in(q)
     g = group_of(idx)
-    touches, journeys, accounts = group_counts(idx, g, n, f)
+    touches, journeys, accounts = group_counts(idx, g, n, part)
 
     # stage of use of the quarter's touches
     ts, j = c.ts[idx], jt[idx]
@@ -145,35 +161,70 @@ def _one_quarter(f: Facts, q: str, sales: tuple[str, ...]) -> pd.DataFrame:
     closed = f.in_quarter(c.closed_at, q)
     window_from = np.where(c.opportunity_created_at != NAT, c.opportunity_created_at,
                            c.closed_at)
-    cidx = f.in_window(closed, c.closed_at, window_from)
+    cidx = part.in_window(closed, c.closed_at, window_from)
     pair = distinct(jt[cidx].astype(np.int64) * n + group_of(cidx))
     pj, pg = pair // n, pair % n
     closed_reached = np.bincount(pg, weights=w[pj], minlength=n)
     won_reached = np.bincount(pg, weights=w[pj] * c.won[pj], minlength=n)
-    closed_total = float(w[closed].sum())
-    won_total = float(w[closed & c.won].sum())
 
     # content engagement velocity: first engagement -> opportunity creation
     opp_q = f.in_quarter(c.opportunity_created_at, q)
-    oidx = f.in_window(opp_q, c.opportunity_created_at, c.opportunity_created_at)
+    oidx = part.in_window(opp_q, c.opportunity_created_at, c.opportunity_created_at)
     og = group_of(oidx)
     first = first_of_each(jt[oidx].astype(np.int64) * n + og)
     fidx = oidx[first]
     fj = jt[fidx]
-    days = (c.opportunity_created_at[fj] - c.ts[fidx]) / US_PER_DAY
-    median_days = weighted_median(og[first], days, w[fj], n)
+    days = pd.DataFrame({
+        "content": names[og[first]],
+        "days": (c.opportunity_created_at[fj] - c.ts[fidx]) / US_PER_DAY,
+        "weight": w[fj]})
 
+    m = {"touches": touches, "journeys_reached": journeys,
+         "accounts_reached": accounts, "closed_journeys_reached": closed_reached,
+         "won_journeys_reached": won_reached, "touches_before_lead": by_stage[:, 0],
+         "touches_lead_to_opportunity": by_stage[:, 1],
+         "touches_after_opportunity": by_stage[:, 2], "sales_touches": sales_touches}
+    for target in f.targets():
+        rows = part.credit(target, q)
+        g = group_of(rows.touch)
+        m[f"credited_{target}"] = np.bincount(g, minlength=n).astype(np.float64)
+        for model in f.models:
+            m[f"{target}_credit|{model}"] = np.bincount(g, weights=rows.credit[model],
+                                                       minlength=n)
+    deals = pd.DataFrame({"closed": [float(w[closed].sum())],
+                          "won": [float(w[closed & c.won].sum())]})
+    return Partial(sums={"content": pd.DataFrame(m, index=pd.Index(names,
+                                                                   name="content")),
+                         "deals": deals},
+                   rows={"days": days})
+
+
+def _finish(f: Facts, q: str, partial: Partial) -> pd.DataFrame:
+    sums = partial.sums["content"]
+    names = sums.index.to_numpy(dtype=object)
+    n = len(names)
+    closed_total, won_total = (float(partial.sums["deals"][k].sum())
+                               for k in ("closed", "won"))
+    days = partial.rows["days"]
+    median_days = weighted_median(
+        sums.index.get_indexer(days["content"]), days["days"].to_numpy(np.float64),
+        days["weight"].to_numpy(), n)
+    touches = sums["touches"].to_numpy()
+    closed_reached = sums["closed_journeys_reached"].to_numpy()
+    won_reached = sums["won_journeys_reached"].to_numpy()
     base = pd.DataFrame({
-        "content": names, "touches": touches, "journeys_reached": journeys,
-        "accounts_reached": accounts, "closed_journeys_reached": closed_reached,
+        "content": names, "touches": touches,
+        "journeys_reached": sums["journeys_reached"].to_numpy(),
+        "accounts_reached": sums["accounts_reached"].to_numpy(),
+        "closed_journeys_reached": closed_reached,
         "won_journeys_reached": won_reached,
         "win_rate_with": safe_divide(won_reached, closed_reached),
         "win_rate_without": safe_divide(won_total - won_reached,
                                         closed_total - closed_reached),
-        "touches_before_lead": by_stage[:, 0],
-        "touches_lead_to_opportunity": by_stage[:, 1],
-        "touches_after_opportunity": by_stage[:, 2],
-        "sales_touches": sales_touches, "median_days_to_opportunity": median_days})
+        **{k: sums[k].to_numpy() for k in (
+            "touches_before_lead", "touches_lead_to_opportunity",
+            "touches_after_opportunity", "sales_touches")},
+        "median_days_to_opportunity": median_days})
     keep = (touches > 0) | (closed_reached > 0) | np.isfinite(median_days)
 
     credit_cols: dict[str, dict[str, np.ndarray]] = {}
@@ -181,14 +232,12 @@ def _one_quarter(f: Facts, q: str, sales: tuple[str, ...]) -> pd.DataFrame:
     for target in ("pipeline", "revenue"):
         if target not in f.targets():
             continue
-        rows = f.credit(target, q)
-        g = group_of(rows.touch)
-        keep |= np.bincount(g, minlength=n) > 0
+        keep |= sums[f"credited_{target}"].to_numpy() > 0
         total = f.total(target, q)
         credit_cols[target] = {}
         unattributed[target] = {}
         for model in f.models:
-            by = np.bincount(g, weights=rows.credit[model], minlength=n)
+            by = sums[f"{target}_credit|{model}"].to_numpy()
             credit_cols[target][model] = by
             rest = total - by.sum()
             unattributed[target][model] = 0.0 if abs(rest) <= 1e-9 * max(

@@ -12,9 +12,10 @@ from attribution._columnar import NAT
 from attribution.quarters import quarter_bounds
 
 from ._columns import add_compare
-from ._facts import US_PER_DAY, Facts, facts_for, safe_divide, weighted_median
+from ._facts import US_PER_DAY, Facts, Part, facts_for, safe_divide, weighted_median
+from ._pass import Partial, Table, run_tables
 
-__all__ = ["FUNNEL_COLUMNS", "funnel_kpis"]
+__all__ = ["FUNNEL_COLUMNS", "funnel_kpis", "funnel_table"]
 
 #: Columns of :func:`funnel_kpis` (before the compare columns).
 FUNNEL_COLUMNS = [
@@ -70,22 +71,32 @@ def funnel_kpis(result: AttributionResult | Facts | str | os.PathLike,
     f = facts_for(result, store, spend=spend)
     if spend is not None and f._spend_override is not spend:
         f = Facts(f.result, f.store, models=f.models, spend=spend)
-    q = f.check_quarter(quarter)
-    out = _one_quarter(f, q, pipeline_target)
-    if compare is not None:
-        p = f.check_quarter(compare)
-        out = _compare_one(out, _one_quarter(f, p, pipeline_target), q, p)
-    return out
+    return run_tables(f, [funnel_table(pipeline_target)], quarter, compare)[
+        "funnel_kpis"]
 
 
-def _compare_one(cur: pd.DataFrame, prev: pd.DataFrame, q: str, p: str) -> pd.DataFrame:
+def funnel_table(pipeline_target: float | None = None) -> Table:
+    """Return the steps of :func:`funnel_kpis` for ``run_tables``."""
+    return Table("funnel_kpis", _part,
+                 lambda f, q, partial: _finish(f, q, partial, pipeline_target), _merge)
+
+
+def _merge(f: Facts, cur: pd.DataFrame, prev: pd.DataFrame, q: str,
+           p: str) -> pd.DataFrame:
     key = "_row"
     out = add_compare(cur.assign(**{key: 0}), prev.assign(**{key: 0}), [key], q, p)
     return out.drop(columns=key)
 
 
-def _one_quarter(f: Facts, q: str, pipeline_target: float | None) -> pd.DataFrame:
-    c = f.c
+_COUNTS = ["leads_month_0", "leads_month_1", "leads_month_2", "leads_month_3",
+           "leads", "opportunities", "pipeline_created", "won_deals", "closed_deals",
+           "revenue"]
+
+
+def _part(part: Part, q: str) -> Partial:
+    """Return the part's leads by month, funnel counts and money, sales cycles."""
+    f = part.facts
+    c = part.c
     w = c.weight.astype(np.float64)
     lead, opp, closed = c.lead_created_at, c.opportunity_created_at, c.closed_at
     leads_q = f.in_quarter(lead, q)
@@ -102,17 +113,29 @@ def _one_quarter(f: Facts, q: str, pipeline_target: float | None) -> pd.DataFram
     has_lead = lead != NAT
     month = np.searchsorted(np.asarray(edges, np.int64), lead[has_lead], side="right")
     monthly = np.bincount(month, weights=w[has_lead], minlength=6)[1:5]
-    lvr = safe_divide(monthly[1:] - monthly[:-1], monthly[:-1])
-
-    leads = float(w[leads_q].sum())
-    opportunities = float(w[opp_q].sum())
-    pipeline = float((c.pipeline_amount * w)[opp_q].sum())
-    won = float(w[won_q].sum())
-    closed_n = float(w[closed_q].sum())
-    revenue = float((c.revenue_amount * w)[won_q].sum())
+    values = [*monthly, float(w[leads_q].sum()), float(w[opp_q].sum()),
+              float((c.pipeline_amount * w)[opp_q].sum()), float(w[won_q].sum()),
+              float(w[closed_q].sum()), float((c.revenue_amount * w)[won_q].sum())]
     cyc = won_q & (opp != NAT)
-    cycle = weighted_median(np.zeros(int(cyc.sum()), np.int64),
-                            (closed[cyc] - opp[cyc]) / US_PER_DAY, w[cyc], 1)[0]
+    cycles = pd.DataFrame({"days": (closed[cyc] - opp[cyc]) / US_PER_DAY,
+                           "weight": w[cyc]})
+    return Partial(sums={"funnel": pd.DataFrame([values], columns=_COUNTS)},
+                   rows={"cycles": cycles})
+
+
+def _finish(f: Facts, q: str, partial: Partial,
+            pipeline_target: float | None) -> pd.DataFrame:
+    sums = partial.sums["funnel"]
+    total = {k: float(sums[k].sum()) for k in _COUNTS}
+    monthly = np.array([total[f"leads_month_{k}"] for k in range(4)])
+    lvr = safe_divide(monthly[1:] - monthly[:-1], monthly[:-1])
+    leads, opportunities = total["leads"], total["opportunities"]
+    pipeline, won = total["pipeline_created"], total["won_deals"]
+    closed_n, revenue = total["closed_deals"], total["revenue"]
+    cycles = partial.rows["cycles"]
+    cycle = weighted_median(np.zeros(len(cycles), np.int64),
+                            cycles["days"].to_numpy(np.float64),
+                            cycles["weight"].to_numpy(np.float64), 1)[0]
     spend = f.spend_in(q)
     total_cost = float(spend["cost"].sum())
     media = float(spend.loc[spend["cost_type"] == "media", "cost"].sum())

@@ -23,7 +23,8 @@ import pandas as pd
 from attribution import AttributionResult, Store
 
 from ._columns import add_compare, with_bounds
-from ._facts import UNATTRIBUTED, Facts, facts_for, ordered_names, safe_divide
+from ._facts import UNATTRIBUTED, Facts, Part, facts_for, ordered_names, safe_divide
+from ._pass import Partial, Table, run_tables
 
 __all__ = ["BANDS", "MIDDLE_TOUCH_COLUMNS", "POSITION_BANDS_COLUMNS", "middle_touch",
            "position_bands"]
@@ -94,13 +95,7 @@ def middle_touch(result: AttributionResult | Facts | str | os.PathLike,
     position_bands : The same credit split by position band across all channels.
     """
     f = facts_for(result, store, models=models)
-    q = f.check_quarter(quarter)
-    out = _one_quarter(f, q)
-    if compare is not None:
-        p = f.check_quarter(compare)
-        out = add_compare(out, _one_quarter(f, p), ["target", "channel", "model"], q, p)
-        out = _sorted(out, f.models)
-    return out
+    return run_tables(f, [TABLE], quarter, compare)[TABLE.name]
 
 
 def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -113,29 +108,61 @@ def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return df.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
-def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
-    c = f.c
+def _part(part: Part, q: str) -> Partial:
+    """Per target, model and channel name: credit by band, first and last touch."""
+    c = part.c
     n = len(c.channels)
-    columns = with_bounds(MIDDLE_TOUCH_COLUMNS, ["credit"]) if f.has_intervals \
-        else MIDDLE_TOUCH_COLUMNS
-    credit_cols = [c_ for c_ in columns if c_.startswith("credit")]
-    frames = []
-    for target in f.targets():
-        rows = f.credit(target, q)
+    blocks = {}
+    for target in part.facts.targets():
+        rows = part.credit(target, q)
         ch = c.channel[rows.touch].astype(np.int64)
         band = _band(rows.position, rows.length)
         first, last = rows.first, rows.last
         ft = np.bincount(ch[first], weights=rows.value[first], minlength=n)
         lt = np.bincount(ch[last], weights=rows.value[last], minlength=n)
+        for model in part.models:
+            by = np.bincount(ch * 4 + band, weights=rows.credit[model],
+                             minlength=4 * n).reshape(n, 4)
+            blocks[target, model] = np.column_stack([by, ft, lt])
+    return Partial(sums={"channels": _keyed(
+        blocks, "channel", c.channels.astype(object),
+        [*_BAND_COLUMNS, "first_touch_credit", "last_touch_credit"])})
+
+
+def _keyed(blocks: dict[tuple[str, str], np.ndarray], level: str,
+           names: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """One frame of per-(target, model) blocks whose rows are ``names``.
+
+    Indexed by ``target``, ``model`` and ``level``.
+    """
+    k = len(names)
+    values = np.concatenate(list(blocks.values())) if blocks else \
+        np.zeros((0, len(columns)))
+    index = pd.MultiIndex.from_arrays(
+        [np.repeat(np.array([t for t, _ in blocks], dtype=object), k),
+         np.repeat(np.array([m for _, m in blocks], dtype=object), k),
+         np.tile(np.asarray(names, dtype=object), len(blocks))],
+        names=["target", "model", level])
+    return pd.DataFrame(values, index=index, columns=columns)
+
+
+def _of(sums: pd.DataFrame, target: str, model: str) -> pd.DataFrame:
+    """Return one target's and model's rows, their last index level as a column."""
+    flat = sums.reset_index()
+    sel = (flat["target"] == target) & (flat["model"] == model)
+    return flat[sel.to_numpy()].iloc[:, 2:].reset_index(drop=True)
+
+
+def _finish(f: Facts, q: str, partial: Partial) -> pd.DataFrame:
+    columns = with_bounds(MIDDLE_TOUCH_COLUMNS, ["credit"]) if f.has_intervals \
+        else MIDDLE_TOUCH_COLUMNS
+    credit_cols = [c_ for c_ in columns if c_.startswith("credit")]
+    frames = []
+    for target in f.targets():
         cc = f.channel_credit(target, q)
         unattributed = f.unattributed(target, q)
         for model in f.models:
-            by = np.bincount(ch * 4 + band, weights=rows.credit[model],
-                             minlength=4 * n).reshape(n, 4)
-            df = pd.DataFrame(by, columns=_BAND_COLUMNS)
-            df["channel"] = c.channels.astype(object)
-            df["first_touch_credit"] = ft
-            df["last_touch_credit"] = lt
+            df = _of(partial.sums["channels"], target, model)
             mc = cc[cc["model"] == model][["channel", *credit_cols]]
             df = df.merge(mc, on="channel", how="outer")
             df = df[(df["credit"].notna()) | (df[_BAND_COLUMNS].abs().sum(axis=1) > 0)]
@@ -161,6 +188,16 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
     out["difference_vs_last_touch"] = out["credit"] - out["last_touch_credit"]
     out["quarter"] = q
     return _sorted(out[columns], f.models)
+
+
+def _merge(f: Facts, current: pd.DataFrame, previous: pd.DataFrame, q: str,
+           p: str) -> pd.DataFrame:
+    out = add_compare(current, previous, ["target", "channel", "model"], q, p)
+    return _sorted(out, f.models)
+
+
+#: The table's steps for :func:`reports._pass.run_tables`.
+TABLE = Table("middle_touch", _part, _finish, _merge)
 
 
 def position_bands(result: AttributionResult | Facts | str | os.PathLike,
@@ -193,30 +230,33 @@ def position_bands(result: AttributionResult | Facts | str | os.PathLike,
         the store's total.
     """
     f = facts_for(result, store, models=models)
-    q = f.check_quarter(quarter)
-    out = _bands(f, q)
-    if compare is not None:
-        p = f.check_quarter(compare)
-        out = add_compare(out, _bands(f, p), ["target", "model", "band"], q, p)
-        border = {b: i for i, b in enumerate([*BANDS, "unplaced"])}
-        out = out.iloc[np.lexsort((out["band"].map(border).to_numpy(),
-                                   out["model"].map({m: i for i, m in
-                                                     enumerate(f.models)}).to_numpy(),
-                                   (out["target"] == "revenue").to_numpy()))]
-        out = out.reset_index(drop=True)
-    return out
+    return run_tables(f, [BANDS_TABLE], quarter, compare)[BANDS_TABLE.name]
 
 
-def _bands(f: Facts, q: str) -> pd.DataFrame:
+def _bands_part(part: Part, q: str) -> Partial:
+    """Per target, model and band: credited touches and credit."""
+    blocks = {}
+    for target in part.facts.targets():
+        rows = part.credit(target, q)
+        band = _band(rows.position, rows.length)
+        w = part.c.weight[rows.journey]
+        touches = np.bincount(band, weights=w, minlength=4)
+        for model in part.models:
+            credit = np.bincount(band, weights=rows.credit[model], minlength=4)
+            blocks[target, model] = np.column_stack([touches, credit])
+    return Partial(sums={"bands": _keyed(blocks, "band", np.array(BANDS),
+                                         ["credited_touches", "credit"])})
+
+
+def _bands_finish(f: Facts, q: str, partial: Partial) -> pd.DataFrame:
     frames = []
     for target in f.targets():
-        rows = f.credit(target, q)
-        band = _band(rows.position, rows.length)
-        w = f.c.weight[rows.journey]
-        touches = np.append(np.bincount(band, weights=w, minlength=4), 0.0)
         total = f.total(target, q)
         for model in f.models:
-            credit = np.bincount(band, weights=rows.credit[model], minlength=4)
+            sums = _of(partial.sums["bands"], target, model).set_index("band") \
+                .reindex(list(BANDS), fill_value=0.0)
+            touches = np.append(sums["credited_touches"].to_numpy(), 0.0)
+            credit = sums["credit"].to_numpy()
             credit = np.append(credit, total - credit.sum())
             if abs(credit[-1]) <= 1e-9 * max(abs(total), 1.0):
                 credit[-1] = 0.0
@@ -227,3 +267,18 @@ def _bands(f: Facts, q: str) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({c: [] for c in POSITION_BANDS_COLUMNS})
     return pd.concat(frames, ignore_index=True)[POSITION_BANDS_COLUMNS]
+
+
+def _bands_merge(f: Facts, current: pd.DataFrame, previous: pd.DataFrame, q: str,
+                 p: str) -> pd.DataFrame:
+    out = add_compare(current, previous, ["target", "model", "band"], q, p)
+    border = {b: i for i, b in enumerate([*BANDS, "unplaced"])}
+    out = out.iloc[np.lexsort((out["band"].map(border).to_numpy(),
+                               out["model"].map({m: i for i, m in
+                                                 enumerate(f.models)}).to_numpy(),
+                               (out["target"] == "revenue").to_numpy()))]
+    return out.reset_index(drop=True)
+
+
+#: The steps of :func:`position_bands` for :func:`reports._pass.run_tables`.
+BANDS_TABLE = Table("position_bands", _bands_part, _bands_finish, _bands_merge)

@@ -17,12 +17,14 @@ from attribution._atomic import atomic_directory
 
 from ._facts import Facts, facts_for
 from ._io import write_table
-from .channel_influence import channel_influence
-from .content import SALES_INTERACTIONS, content_utilisation
-from .funnel import funnel_kpis
-from .middle_touch import middle_touch, position_bands
+from ._pass import run_tables
+from .channel_influence import TABLE as CHANNEL_INFLUENCE
+from .content import SALES_INTERACTIONS, content_table
+from .funnel import funnel_table
+from .middle_touch import BANDS_TABLE as POSITION_BANDS
+from .middle_touch import TABLE as MIDDLE_TOUCH
 from .plots import reference_model
-from .roas import roas_roac
+from .roas import TABLE as ROAS_ROAC
 
 __all__ = ["TABLE_NAMES", "Report", "build"]
 
@@ -253,16 +255,11 @@ def build(result: AttributionResult | str | os.PathLike,
                          reporting_tz=reporting_tz, fiscal_year_start=fiscal_year_start)
     q = f.check_quarter(quarter)
     p = f.check_quarter(compare) if compare is not None else None
-    kw: dict[str, Any] = {"quarter": q, "compare": p}
-    tables = {
-        "channel_influence": channel_influence(f, **kw),
-        "middle_touch": middle_touch(f, **kw),
-        "position_bands": position_bands(f, **kw),
-        "content_utilisation": content_utilisation(
-            f, sales_interactions=sales_interactions, **kw),
-        "roas_roac": roas_roac(f, **kw),
-        "funnel_kpis": funnel_kpis(f, pipeline_target=pipeline_target, **kw),
-    }
+    # every table of both quarters in one pass over the store's parts
+    tables = run_tables(f, [
+        CHANNEL_INFLUENCE, MIDDLE_TOUCH, POSITION_BANDS,
+        content_table(sales_interactions), ROAS_ROAC, funnel_table(pipeline_target)],
+        q, p)
     run = f.result.run
     settings = {
         "store": str(f.store.path) if f.store.path else "in memory",

@@ -35,11 +35,13 @@ from ._facts import (
     NO_CAMPAIGN,
     UNATTRIBUTED,
     Facts,
+    Part,
     facts_for,
     group_counts,
     ordered_names,
     safe_divide,
 )
+from ._pass import Partial, Table, run_tables
 
 __all__ = ["COST_TYPES", "ROAS_COLUMNS", "campaign_key", "roas_roac"]
 
@@ -123,14 +125,14 @@ def roas_roac(result: AttributionResult | Facts | str | os.PathLike,
     f = facts_for(result, store, models=models, spend=spend)
     if spend is not None and f._spend_override is not spend:
         f = Facts(f.result, f.store, models=f.models, spend=spend)
-    q = f.check_quarter(quarter)
-    out = _one_quarter(f, q)
-    if compare is not None:
-        p = f.check_quarter(compare)
-        out = add_compare(out, _one_quarter(f, p), ["level", "channel", "campaign",
-                                                    "model"], q, p)
-        out = _sorted(out, f.models)
-    return out
+    return run_tables(f, [TABLE], quarter, compare)[TABLE.name]
+
+
+def _merge(f: Facts, current: pd.DataFrame, previous: pd.DataFrame, q: str,
+           p: str) -> pd.DataFrame:
+    out = add_compare(current, previous, ["level", "channel", "campaign", "model"],
+                      q, p)
+    return _sorted(out, f.models)
 
 
 def _sorted(df: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -161,8 +163,18 @@ def _ratios(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
-    c = f.c
+_SOURCED = ("leads", "opportunities", "won_deals")
+
+
+def _part(part: Part, q: str) -> Partial:
+    """Per channel and campaign key: the part's touches, sourced deals and credit.
+
+    Also what no touch sourced (``unsourced``) and how often each spelling of a
+    campaign key is used (``spellings``: the touches' most frequent spelling names
+    the row).
+    """
+    f = part.facts
+    c = part.c
     n_ch = len(c.channels)
     # ---- campaign keys of the touches' dictionary
     raw = pd.Series(c.campaigns.astype(object), dtype=object)
@@ -180,13 +192,12 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
         """(channel, campaign key) code of some touches."""
         return c.channel[idx].astype(np.int64) * n_k + key_of_code[c.campaign[idx]]
 
-    # display name of each key: the touches' most frequent spelling
     uses = np.bincount(c.campaign[c.campaign >= 0], minlength=len(raw))
-    display = pd.DataFrame({"key": keys, "raw": raw, "uses": -uses}) \
-        .sort_values(["uses", "raw"]).drop_duplicates("key").set_index("key")["raw"]
+    spellings = pd.DataFrame({"uses": uses}, index=pd.MultiIndex.from_arrays(
+        [keys.to_numpy(dtype=object), raw.to_numpy()], names=["key", "raw"]))
 
-    in_q = f.touches_in(q)
-    touches, _, _ = group_counts(in_q, pair(in_q), n_pairs, f, touches_only=True)
+    in_q = part.touches_in(q)
+    touches, _, _ = group_counts(in_q, pair(in_q), n_pairs, part, touches_only=True)
     measures: dict[str, np.ndarray] = {"touches": touches}
     any_touch = touches > 0
 
@@ -199,33 +210,42 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
         "opportunities": ((opp != NAT) & f.in_quarter(opp, q), opp, opp),
         "won_deals": (won_q, closed, np.where(opp != NAT, opp, closed)),
     }
-    unsourced: dict[str, float] = {}
+    unsourced = {}
     for name, (sel, moment, window_from) in milestones.items():
-        first = f.first_touch_before(sel, moment, window_from)
+        first = part.first_touch_before(sel, moment, window_from)
         has = first >= 0
         measures[name] = np.bincount(pair(first[has]), weights=w[has],
                                      minlength=n_pairs)
-        unsourced[name] = float(w[sel & ~has].sum())
+        unsourced[name] = [float(w[sel & ~has].sum())]
 
     # ---- touch credit per model
-    credit: dict[str, dict[str, np.ndarray]] = {}
     for target in f.targets():
-        rows = f.credit(target, q)
+        rows = part.credit(target, q)
         g = pair(rows.touch)
         any_touch |= np.bincount(g, minlength=n_pairs) > 0
-        credit[target] = {m: np.bincount(g, weights=rows.credit[m], minlength=n_pairs)
-                          for m in f.models}
+        for m in f.models:
+            measures[f"{target}_credit|{m}"] = np.bincount(
+                g, weights=rows.credit[m], minlength=n_pairs)
 
-    # ---- campaign-level frame of touch facts
     sourced = (measures["leads"] > 0) | (measures["opportunities"] > 0) | (
         measures["won_deals"] > 0)
     idx = np.flatnonzero(any_touch | sourced)
-    camp = pd.DataFrame({"channel": c.channels[idx // n_k].astype(object),
-                         "key": key_names[idx % n_k],
-                         **{k: v[idx] for k, v in measures.items()}})
-    for target, by_model in credit.items():
-        for m, arr in by_model.items():
-            camp[f"{target}_credit|{m}"] = arr[idx]
+    pairs = pd.DataFrame(
+        {k: v[idx] for k, v in measures.items()}, index=pd.MultiIndex.from_arrays(
+            [c.channels[idx // n_k].astype(object), key_names[idx % n_k]],
+            names=["channel", "key"]))
+    return Partial(sums={"pairs": pairs, "unsourced": pd.DataFrame(unsourced),
+                         "spellings": spellings})
+
+
+def _finish(f: Facts, q: str, partial: Partial) -> pd.DataFrame:
+    # ---- campaign-level frame of touch facts
+    camp = partial.sums["pairs"].reset_index()
+    unsourced = {k: float(partial.sums["unsourced"][k].sum()) for k in _SOURCED}
+    spellings = partial.sums["spellings"].reset_index()
+    # display name of each key: the touches' most frequent spelling
+    display = spellings.assign(uses=-spellings["uses"]) \
+        .sort_values(["uses", "raw"]).drop_duplicates("key").set_index("key")["raw"]
 
     # ---- spend
     spend = f.spend_in(q)
@@ -306,7 +326,7 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
         cun = dict(un, level="campaign", campaign=NO_CAMPAIGN)
         for target in ("pipeline", "revenue"):
             col = f"{target}_credit|{m}"
-            if target in credit:
+            if target in cc:
                 cp[f"{target}_credit"] = camp[col].to_numpy()
                 rest = f.total(target, q) - float(camp[col].sum())
                 cun[f"{target}_credit"] = 0.0 if abs(rest) <= 1e-9 * max(
@@ -323,6 +343,10 @@ def _one_quarter(f: Facts, q: str) -> pd.DataFrame:
         out = _ratio_bounds(out, f, q)
         columns = with_bounds(ROAS_COLUMNS, _BOUNDED)
     return _sorted(out[columns], f.models)
+
+
+#: The table's steps for :func:`reports._pass.run_tables`.
+TABLE = Table("roas_roac", _part, _finish, _merge)
 
 
 def _credit_columns(f: Facts) -> list[str]:

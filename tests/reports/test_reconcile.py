@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -143,27 +144,145 @@ def test_synthetic_store_reconciles(tmp_path):
     assert rep.channel_influence.touches.gt(0).any()
 
 
-def test_partitioned_store_gives_the_same_tables(tmp_path):
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory):
+    """One synthetic store written whole and in four parts (with spend)."""
     from attribution import write_store
 
+    d = tmp_path_factory.mktemp("layouts")
     t, j = synthesize(1500, seed=8)
     spend = synthetic_spend(t)
-    one = write_store(tmp_path / "one", t, j, spend=spend)
-    four = write_store(tmp_path / "four", t, j, spend=spend, partitions=4)
-    models = ["linear", "markov", "first_touch"]
-    reps = [reports.build(attribute(s, models, quarters=QUARTERS), s,
-                          quarter="2026Q3", compare="2026Q2") for s in (one, four)]
-    for name in reports.TABLE_NAMES:
-        a, b = (r.tables[name] for r in reps)
-        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-6,
-                                      obj=name)
-    # the partitioned store was read part by part, keeping the quarters' journeys
-    from reports._facts import Facts
+    return (write_store(d / "one", t, j, spend=spend),
+            write_store(d / "four", t, j, spend=spend, partitions=4))
 
-    run = attribute(four, models, quarters=["2026Q2", "2026Q3"])
-    shown = Facts(run, four).c
-    assert 0 < shown.n_journeys < open_store(four).columnar().n_journeys
-    again = reports.build(run, four, quarter="2026Q3", compare="2026Q2")
+
+RUNS = {
+    "plain": {},
+    "intervals": {"intervals": 30, "seed": 2},
+    "excluded": {"exclude_channels": ["Email", "Direct"]},
+}
+
+
+def assert_same_tables(a: reports.Report, b: reports.Report) -> None:
+    """Every table equal: measures, compare columns, medians, bounds (1e-9)."""
+    assert list(a.tables) == list(b.tables) == list(reports.TABLE_NAMES)
     for name in reports.TABLE_NAMES:
-        pd.testing.assert_frame_equal(again.tables[name], reps[1].tables[name],
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name],
+                                      check_exact=False, rtol=1e-9, atol=1e-6,
                                       obj=name)
+    assert a.currency == b.currency
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+def test_partitioned_store_gives_the_same_tables(layouts, run):
+    one, four = layouts
+    models = ["linear", "markov", "first_touch"]
+    kw = RUNS[run]
+    reps = [reports.build(attribute(s, models, quarters=QUARTERS, **kw), s,
+                          quarter="2026Q3", compare="2026Q2") for s in (one, four)]
+    assert_same_tables(*reps)
+    # the comparison covers what does not simply add up across parts
+    ci, ct, ff = (reps[1].tables[k] for k in ("channel_influence",
+                                               "content_utilisation", "funnel_kpis"))
+    assert (ci.journeys_touched > 0).any() and (ci.accounts_touched > 0).any()
+    assert (ci.accounts_touched_previous > 0).any()
+    assert ct.median_days_to_opportunity.notna().any()
+    assert ct.median_days_to_opportunity_previous.notna().any()
+    assert np.isfinite(ff.median_sales_cycle_days_previous).all()
+    bounds = [c for c in ci.columns if c.endswith("_lo")]
+    assert bool(bounds) == (run == "intervals")
+    if run == "excluded":
+        assert not ci.channel.isin(["Email", "Direct"]).any()
+    # the credit of the whole store's run, read part by part, and a loaded store
+    loaded = open_store(four)
+    loaded.columnar()
+    run_one = attribute(one, models, quarters=QUARTERS, **kw)
+    for store in (four, loaded):
+        assert_same_tables(reports.build(run_one, store, quarter="2026Q3",
+                                         compare="2026Q2"), reps[0])
+
+
+def test_partitioned_report_reads_each_part_once(layouts, monkeypatch):
+    """One pass over the parts for every table of both quarters, one part held."""
+    import weakref
+
+    import attribution.store as store_module
+    from attribution import Store
+
+    _, four = layouts
+    run = attribute(four, ["linear", "markov"], quarters=QUARTERS)
+    built = store_module.build_columnar
+    alive: list[weakref.ref] = []
+
+    def one_at_a_time(*args, **kwargs):
+        assert all(r() is None for r in alive), "an earlier part is still held"
+        c = built(*args, **kwargs)
+        alive.append(weakref.ref(c))
+        return c
+
+    def whole(self):
+        raise AssertionError("the report read the whole store")
+
+    monkeypatch.setattr(store_module, "build_columnar", one_at_a_time)
+    monkeypatch.setattr(Store, "columnar", whole)
+    rep = reports.build(run, four, quarter="2026Q3", compare="2026Q2")
+    assert len(alive) == 4  # four parts, each read once
+    assert set(rep.tables) == set(reports.TABLE_NAMES)
+    alive.clear()
+    reports.channel_influence(run, four, quarter="2026Q3")
+    assert len(alive) == 4
+
+
+def test_partitioned_report_files_are_byte_identical(layouts, tmp_path):
+    _, four = layouts
+    run = attribute(four, ["linear", "markov"], quarters=QUARTERS)
+    for k in (1, 2):
+        reports.build(run, four, quarter="2026Q3", compare="2026Q2").write(
+            tmp_path / f"r{k}")
+    names = sorted(f.name for f in (tmp_path / "r1").iterdir())
+    assert len(names) == 2 * len(reports.TABLE_NAMES) + 2
+    for name in names:
+        if name != "report.json":  # it says when it was written
+            assert (tmp_path / "r1" / name).read_bytes() == \
+                (tmp_path / "r2" / name).read_bytes(), name
+
+
+def test_credit_of_another_partitioned_store_is_refused(layouts, tmp_path):
+    from attribution import TouchlineError, write_store
+
+    _, four = layouts
+    run = attribute(four, ["linear"], quarters=QUARTERS)
+    t, j = synthesize(1500, seed=8)
+    ids = j.column("journey_id").slice(0, 1000)
+    fewer = write_store(tmp_path / "fewer", t.filter(pc.is_in(t.column("journey_id"),
+                                                             value_set=ids)),
+                        j.slice(0, 1000), partitions=3)
+    with pytest.raises(TouchlineError, match="journey ids of the attribution run are "
+                                             "not in this store"):
+        reports.build(run, fewer, quarter="2026Q3")
+    t, j = synthesize(1500, seed=9)  # the same journey ids, other touches
+    other = write_store(tmp_path / "other", t, j, partitions=3)
+    with pytest.raises(TouchlineError, match="touches of the attribution run are "
+                                             "not in this store"):
+        reports.build(run, other, quarter="2026Q3")
+
+
+@given(stores_with_spend(), st.integers(2, 4))
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow,
+                                 HealthCheck.function_scoped_fixture])
+def test_partitioned_report_reconciles_with_the_store(data, parts):
+    import tempfile
+
+    from attribution import write_store
+
+    touches, journeys, spend = data
+    with tempfile.TemporaryDirectory() as d:
+        store = open_store(write_store(f"{d}/store", touches, journeys,
+                                       partitions=parts))
+        result = attribute(store, ["linear", "markov", "first_touch", "u_shaped"],
+                           ["pipeline", "revenue"], quarters=QUARTERS)
+        rep = check_report(result, store, spend)
+        whole = reports.build(result, open_store((touches, journeys)),
+                              quarter="2026Q3", compare="2026Q2", spend=spend)
+        assert_same_tables(rep, whole)
