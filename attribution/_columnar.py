@@ -115,8 +115,8 @@ def _encode(
     col: pa.ChunkedArray | pa.Array | None, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dictionary-encode a string column: sorted values and int32 codes (-1 = null)."""
-    if col is None:
-        return np.full(n, -1, np.int32), np.array([], dtype=object)
+    if col is None:  # a column not read: every code -1, held in no memory
+        return _no_codes(n), np.array([], dtype=object)
     if isinstance(col, pa.ChunkedArray):
         if pa.types.is_dictionary(col.type):
             col = col.unify_dictionaries()
@@ -126,13 +126,18 @@ def _encode(
     dictionary = col.dictionary.cast(pa.string())
     values = np.asarray(dictionary.to_pylist(), dtype=object)
     if not len(values):
-        return np.full(n, -1, np.int32), np.array([], dtype=object)
+        return _no_codes(n), np.array([], dtype=object)
     # sorted, deduplicated dictionary so codes do not depend on row order
     uniq, rank = np.unique(values.astype(str), return_inverse=True)
     # the code of every dictionary index, and -1 after them for null
     lookup = np.append(rank.astype(np.int32), np.int32(-1))
     indices = pc.fill_null(col.indices, len(values)).to_numpy(zero_copy_only=False)
     return lookup.take(indices), uniq.astype(object)
+
+
+def _no_codes(n: int) -> np.ndarray:
+    """``n`` codes of -1 (no value) as a read-only view of one int32."""
+    return np.broadcast_to(np.int32(-1), (n,))
 
 
 def _timestamps(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
@@ -563,7 +568,7 @@ def concat_columnar(
         if name in _DICTIONARIES:
             dicts = _DICTIONARIES[name]
             if not any(len(getattr(p, dicts)) for p in parts):  # a column not read
-                out[name] = np.full(int(offsets[-1]), -1, np.int32)
+                out[name] = _no_codes(int(offsets[-1]))
                 out[dicts] = np.array([], dtype=object)
                 if consume:
                     for p in parts:

@@ -79,6 +79,7 @@ import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory, check_output_dir
 from ._columnar import Columnar, build_columnar, concat_columnar, fnv1a64, take_journeys
+from ._threads import FIT_THREADS, one_blas_thread
 from .engine import (
     AttributionResult,
     _channel_rows,
@@ -849,6 +850,30 @@ def fit_sampled(
     return release() if callable(release) else fitted
 
 
+def fit_samples(
+    samples: list[tuple[Model, JourneySample, int, str]], spec: RunSpec
+) -> dict[tuple[int, str, str], Model]:
+    """Fit every ``(model, sample, quarter, target)`` with :func:`fit_sampled`.
+
+    The fits are independent, so they run on :data:`FIT_THREADS` threads (numpy,
+    scipy and BLAS release the GIL in their heavy work; BLAS keeps one thread per
+    fit). Each sample is put together first, on this thread, because samples of
+    several targets share their pieces. Results are keyed
+    ``(quarter index, target, model name)`` in the order given.
+    """
+    for _, sample, _, _ in samples:
+        sample.columnar  # noqa: B018 -- build the union here, once per set of pieces
+    if len(samples) <= 1 or FIT_THREADS == 1:
+        return {(qi, t, m.name): fit_sampled(m, sample, spec, qi, t)
+                for m, sample, qi, t in samples}
+    with one_blas_thread(), ThreadPoolExecutor(
+        max_workers=FIT_THREADS, thread_name_prefix="touchline-fit"
+    ) as pool:
+        futures = {(qi, t, m.name): pool.submit(fit_sampled, m, sample, spec, qi, t)
+                   for m, sample, qi, t in samples}
+        return {key: f.result() for key, f in futures.items()}
+
+
 def credit_partition(
     part: Part, spec: RunSpec, fitted: dict[tuple[int, str, str], Any]
 ) -> tuple[list[tuple[int, str, pa.Table]], PartStats]:
@@ -1145,6 +1170,7 @@ def _run(
             bar.set_description("fit")
             stats = executor.map_reduce(fit_partition, parts, combine_stats, spec)
             JourneySample._last_sum = None
+            samples = []
             for (qi, target), s in stats.items():
                 for m in spec.global_models():
                     fitted[(qi, target, m.name)] = _adapter(m).fit_partitions(
@@ -1152,10 +1178,10 @@ def _run(
                     )
                 for m in spec.models:
                     if plans[m.name] == "sampled":
-                        fitted[(qi, target, m.name)] = fit_sampled(
-                            m, s.fit.pop(m.name), spec, qi, target
-                        )
+                        samples.append((m, s.fit.pop(m.name), qi, target))
             del stats
+            fitted.update(fit_samples(samples, spec))
+            del samples
             JourneySample._last_built = None
         bar.set_description("credit")
         totals_stats: PartStats = {}

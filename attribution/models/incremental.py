@@ -93,6 +93,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 
 from .._columnar import NAT, smallest_hashes, take_journeys
+from .._threads import one_blas_thread
 from ..exceptions import NotFittedError, ParameterError, TouchlineWarning
 from ..problem import US_PER_DAY, Problem, Segments, rebuild_problem
 from .base import Model, ModelCredit
@@ -190,7 +191,8 @@ def _repeats(row: np.ndarray, channel: np.ndarray, n_channels: int) -> np.ndarra
         else np.int64
     )
     order = np.argsort(channel.astype(small, copy=False), kind="stable")
-    r = row[order]
+    index = np.int32 if len(order) < 2**31 else np.int64
+    r = row.astype(index, copy=False)[order]
     start = np.empty(len(r), bool)
     start[0] = True
     np.not_equal(r[1:], r[:-1], out=start[1:])
@@ -198,11 +200,11 @@ def _repeats(row: np.ndarray, channel: np.ndarray, n_channels: int) -> np.ndarra
     c = channel[order]
     start[1:] |= c[1:] != c[:-1]
     del c
-    index = np.int32 if len(order) < 2**31 else np.int64
     pos = np.arange(len(order), dtype=index)
     first = np.where(start, pos, index(0))  # position of the run's first touch
     np.maximum.accumulate(first, out=first)
     np.subtract(pos, first, out=pos)
+    del first, start
     out = np.empty(len(order), np.int32)
     out[order] = pos
     return out
@@ -524,17 +526,17 @@ class Incremental(Model):
                     conv,
                 )
             ]
-        self._stages = []
-        for name, mask, y in specs:
-            stage = _Stage.build(
-                name, t, mask, y, w, local, shape, len(problem.journey)
-            )
+        self._stages = [
+            _Stage.build(name, t, mask, y, w, local, shape, len(problem.journey))
+            for name, mask, y in specs
+        ]
+        del t, specs  # the design matrices hold what the fit needs
+        for stage in self._stages:
             d = stage.design
             stage.params, stage.info = d.optimise(d.start(), d.weight, warm=False)
             stage.hessian = d.near_exact_hessian(stage.params, d.weight) / max(
                 float(d.weight.sum()), 1.0
             )
-            self._stages.append(stage)
         self._deal = self._fit_deal(problem, w)
         self._parts_cache: tuple[Problem, _ConvParts] | None = None
         self._diagnostics = self._diagnose(problem)
@@ -577,7 +579,7 @@ class Incremental(Model):
         xtx = np.zeros((m + 1, m + 1))
         xty = np.zeros(m + 1)
         block = max(1, 2**22 // max(m, 1))  # rows of presence per block (32 MB)
-        with _one_blas_thread():
+        with one_blas_thread():
             for lo in range(0, len(rows), block):  # loops over blocks of rows
                 hi = min(lo + block, len(rows))
                 span = slice(offsets[lo], offsets[hi])
@@ -997,37 +999,34 @@ class _Stage:
         shape: _Shape,
         n_rows: int,
     ) -> _Stage:
-        idx = np.flatnonzero(mask) if not mask.all() else None
-        phase = t.phase if idx is None else t.phase[idx]
+        whole = bool(mask.all())
+        phase = t.phase if whole else t.phase[mask]
         n_phases = len(PHASES) if (phase == _AFTER).any() else _AFTER
-        row = t.row if idx is None else t.row[idx]
-        count = np.bincount(row, minlength=n_rows)
-        rows = np.flatnonzero(count > 0)
+        del phase
         m = shape.n_channels
         design = _Design(
             a=sp.csr_matrix((0, 0)),
-            y=y[rows].astype(np.float64),
-            weight=w[rows],
-            rows=rows,
+            y=np.zeros(0),
+            weight=np.zeros(0),
+            rows=np.zeros(0, np.int64),
             n_channels=m,
             n_phases=n_phases,
             n_rep=shape.n_rep,
             penalties=shape.penalties,
         )
-        sub = (
-            t
-            if idx is None
-            else _Touches(
-                row=row,
-                channel=t.channel[idx],
-                phase=phase,
-                repeat=t.repeat[idx],
-                dt_bin=t.dt_bin[idx],
-            )
-        )
-        cols = design.columns(local.astype(np.int32)[sub.channel], sub)
+        # every touch's column, then the stage's touches (boolean selections keep
+        # the temporaries at the size of the columns, not of int64 indices)
+        cols = design.columns(local.astype(np.int32)[t.channel], t)
+        row = t.row
+        if not whole:
+            cols, row = cols[mask], row[mask]
+        count = np.bincount(row, minlength=n_rows)
+        del row
+        rows = np.flatnonzero(count > 0)
+        design.rows, design.y, design.weight = rows, y[rows].astype(np.float64), w[rows]
         # touches are sorted by journey, so the CSR structure is direct
-        indptr = np.concatenate([[0], np.cumsum(count[rows])]).astype(np.int64)
+        index = np.int32 if len(cols) < 2**31 else np.int64
+        indptr = np.concatenate([[0], np.cumsum(count[rows])]).astype(index)
         design.a = sp.csr_matrix(
             (np.ones(len(cols)), cols, indptr), shape=(len(rows), design.n_columns)
         )
@@ -1260,7 +1259,7 @@ class _Design:
         jac = self._jacobian(x)
         hess = np.zeros((self.n_params, self.n_params))
         # BLAS on one thread: a threaded dgemm on a busy machine can be 50x slower
-        with _one_blas_thread():
+        with one_blas_thread():
             for i in range(0, len(s), _CHUNK_ROWS):  # loops over row blocks
                 block = (a_rows[i : i + _CHUNK_ROWS] @ jac).toarray()
                 block[:, 0] = 1.0
@@ -1500,19 +1499,6 @@ class _Design:
         except np.linalg.LinAlgError:
             return None
         return cov
-
-
-_BLAS_CONTROLLER: Any = None
-
-
-def _one_blas_thread() -> Any:
-    """Return a context in which BLAS calls run on one thread (threadpoolctl)."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _solve_pd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
