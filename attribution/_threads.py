@@ -6,7 +6,10 @@ itself runs work on several threads, BLAS threads only oversubscribe the cores.
 :func:`one_blas_thread` limits BLAS to one thread while any caller is inside it,
 and restores the original limit when the last one leaves, whichever thread that is
 (threadpoolctl's own limits are process-wide and would be restored by the first
-thread to leave).
+thread to leave). Code that runs work on threads takes the limit on the main thread
+around them (as :func:`attribution._streaming.fit_samples` does): threadpoolctl is
+made for the main thread, and OpenBLAS does not always honour a limit set from
+another one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ FIT_THREADS = max(1, min(2, os.cpu_count() or 1))
 _lock = threading.Lock()
 _users = 0
 _limiter: Any = None
-_controller: Any = None
 
 
 @contextmanager
@@ -40,14 +42,12 @@ def one_blas_thread() -> Iterator[None]:
     ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
     4.0
     """
-    global _users, _limiter, _controller
+    global _users, _limiter
     with _lock:
         if _users == 0:
-            if _controller is None:
-                from threadpoolctl import ThreadpoolController
+            import threadpoolctl  # looks at the loaded libraries (under 1 ms)
 
-                _controller = ThreadpoolController()
-            _limiter = _controller.limit(limits=1, user_api="blas")
+            _limiter = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
         _users += 1
     try:
         yield
