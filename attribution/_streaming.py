@@ -79,6 +79,7 @@ import pyarrow.parquet as pq
 
 from ._atomic import atomic_directory, check_output_dir
 from ._columnar import Columnar, build_columnar, concat_columnar, fnv1a64, take_journeys
+from ._memory import release_unused_memory
 from ._threads import FIT_THREADS, one_blas_thread
 from .engine import (
     AttributionResult,
@@ -1180,9 +1181,11 @@ def _run(
                     if plans[m.name] == "sampled":
                         samples.append((m, s.fit.pop(m.name), qi, target))
             del stats
+            release_unused_memory()  # what the fit pass freed
             fitted.update(fit_samples(samples, spec))
             del samples
             JourneySample._last_built = None
+            release_unused_memory()  # the samples and their fits
         bar.set_description("credit")
         totals_stats: PartStats = {}
         whole_names = [m.name for m in whole_models]
