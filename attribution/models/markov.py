@@ -76,6 +76,41 @@ class MarkovCounts:
     end_value: np.ndarray
     end_null: np.ndarray
 
+    @classmethod
+    def aggregate(
+        cls,
+        src: np.ndarray,
+        dst: np.ndarray,
+        count: np.ndarray | None,
+        end_state: np.ndarray,
+        end_conversions: np.ndarray,
+        end_value: np.ndarray,
+        end_null: np.ndarray,
+    ) -> MarkovCounts:
+        """Sum repeated transitions and end states into counts (``count`` None: 1 each).
+
+        Examples
+        --------
+        >>> c = MarkovCounts.aggregate(np.array([0, 0]), np.array([1, 1]), None,
+        ...                            np.array([1]), np.ones(1), np.ones(1),
+        ...                            np.zeros(1))
+        >>> c.count.tolist()
+        [2.0]
+        """
+        pairs, sums = _aggregate((src, dst), count)
+        ends, end_sums = _aggregate(
+            (end_state,), None, end_conversions, end_value, end_null
+        )
+        return cls(
+            src=pairs[0],
+            dst=pairs[1],
+            count=sums[0],
+            end_state=ends[0],
+            end_conversions=end_sums[0],
+            end_value=end_sums[1],
+            end_null=end_sums[2],
+        )
+
     def __add__(self, other: MarkovCounts) -> MarkovCounts:
         return MarkovCounts(
             *(
@@ -193,8 +228,9 @@ class Markov(Model):
         return Transitions(
             rows=rows,
             src=np.concatenate([np.zeros(n, np.int64), code[inner]]),
-            dst=np.concatenate([code[first], code[1:][inner[:-1]] if len(code)
-                                else code]),
+            dst=np.concatenate(
+                [code[first], code[1:][inner[:-1]] if len(code) else code]
+            ),
             end=code[last],
             lengths=kept_len,
         )
@@ -208,23 +244,15 @@ class Markov(Model):
         t = self.transitions(problem)
         w = problem.weight[t.rows].astype(np.float64)
         uniform = bool((w == 1).all())
-        pairs, pair_counts = _aggregate((t.src, t.dst), None if uniform else w[t.path])
         conv = problem.converting[t.rows]
-        ends, end_sums = _aggregate(
-            (t.end,),
-            None,
+        return MarkovCounts.aggregate(
+            t.src,
+            t.dst,
+            None if uniform else w[t.path],
+            t.end,
             np.where(conv, w, 0.0),
             np.where(conv, problem.amount[t.rows] * w, 0.0),
             np.where(conv, 0.0, w),
-        )
-        return MarkovCounts(
-            src=pairs[0],
-            dst=pairs[1],
-            count=pair_counts[0],
-            end_state=ends[0],
-            end_conversions=end_sums[0],
-            end_value=end_sums[1],
-            end_null=end_sums[2],
         )
 
     # ---------------------------------------------------------------- fitting
