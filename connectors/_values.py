@@ -292,8 +292,20 @@ def _ints(struct: pa.StructArray, name: str) -> np.ndarray:
         zero_copy_only=False)
 
 
+class _Parsed:
+    """What parsing a column of text gives every parser: ``ok`` and ``empty``."""
+
+    ok: np.ndarray
+    empty: np.ndarray
+
+    @property
+    def bad(self) -> np.ndarray:
+        """Neither empty nor parsed."""
+        return ~self.ok & ~self.empty
+
+
 @dataclass
-class Timestamps:
+class Timestamps(_Parsed):
     """Parsed timestamps of a column.
 
     Attributes
@@ -312,11 +324,6 @@ class Timestamps:
     ok: np.ndarray
     empty: np.ndarray
     date_only: np.ndarray
-
-    @property
-    def bad(self) -> np.ndarray:
-        """Neither empty nor parsed."""
-        return ~self.ok & ~self.empty
 
     def to_arrow(self, valid: np.ndarray | None = None) -> pa.Array:
         """As a ``timestamp[us, UTC]`` array, null where not ``ok`` (and ``valid``)."""
@@ -514,17 +521,12 @@ _AMOUNT_CORE = (r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^-?\.\d+$"
 
 
 @dataclass
-class Amounts:
+class Amounts(_Parsed):
     """Parsed money values: ``values`` (0 where not ``ok``), ``ok``, ``empty``."""
 
     values: np.ndarray
     ok: np.ndarray
     empty: np.ndarray
-
-    @property
-    def bad(self) -> np.ndarray:
-        """Neither empty nor parsed."""
-        return ~self.ok & ~self.empty
 
 
 def parse_amounts(col: pa.Array | pa.ChunkedArray) -> Amounts:
@@ -560,17 +562,12 @@ def parse_amounts(col: pa.Array | pa.ChunkedArray) -> Amounts:
 
 
 @dataclass
-class Bools:
+class Bools(_Parsed):
     """Parsed booleans: ``values`` (False where not ``ok``), ``ok``, ``empty``."""
 
     values: np.ndarray
     ok: np.ndarray
     empty: np.ndarray
-
-    @property
-    def bad(self) -> np.ndarray:
-        """Neither empty nor parsed."""
-        return ~self.ok & ~self.empty
 
 
 def parse_bools(col: pa.Array | pa.ChunkedArray) -> Bools:
