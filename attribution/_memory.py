@@ -1,10 +1,11 @@
-"""Give memory freed by one phase of a run back to the operating system.
+"""Give memory freed by one step back to the operating system.
 
-pyarrow's allocator and glibc's ``malloc`` both keep freed pages for reuse. Between
-the phases of a streaming run (reading every partition, fitting on a sample,
-crediting every partition) the freed memory is not what the next phase allocates,
-so it only adds to the peak: on a 107M-touch store the fit pass left 2.4 GB resident
-of which 0.9 GB was live.
+pyarrow's allocator and glibc's ``malloc`` both keep freed pages for reuse. After a
+step that frees much (a batch of an export read and merged, a part of a store
+written or loaded, the fit pass of a streaming run) that memory is rarely what the
+next step allocates, so it only adds to the peak: on a 107M-touch store the fit
+pass left 2.4 GB resident of which 0.9 GB was live. Connectors, the store and the
+streaming engine all call :func:`release_unused_memory` at those points.
 """
 
 from __future__ import annotations

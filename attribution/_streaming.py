@@ -96,7 +96,7 @@ from .engine import (
 )
 from .exceptions import SchemaError, TouchlineError
 from .models.base import Model
-from .models.markov import Markov, MarkovCounts, _aggregate
+from .models.markov import Markov, MarkovCounts
 from .problem import Problem, build_problem
 from .quarters import parse_quarter
 from .store import _COLUMNAR_TOUCHES, JOURNEY_SCHEMA, Store, open_store
@@ -436,23 +436,7 @@ class PartitionedModel(Protocol):
 
 def _compact(counts: MarkovCounts) -> MarkovCounts:
     """Sum duplicate transitions, so reduced counts stay small."""
-    pairs, sums = _aggregate((counts.src, counts.dst), counts.count)
-    ends, end_sums = _aggregate(
-        (counts.end_state,),
-        None,
-        counts.end_conversions,
-        counts.end_value,
-        counts.end_null,
-    )
-    return MarkovCounts(
-        src=pairs[0],
-        dst=pairs[1],
-        count=sums[0],
-        end_state=ends[0],
-        end_conversions=end_sums[0],
-        end_value=end_sums[1],
-        end_null=end_sums[2],
-    )
+    return MarkovCounts.aggregate(*counts._fields())
 
 
 @dataclass(eq=False)

@@ -36,6 +36,7 @@ from ._columnar import (
     is_sorted,
     take_journeys,
 )
+from ._memory import release_unused_memory
 from .exceptions import ParameterError, SchemaError
 
 __all__ = [
@@ -411,7 +412,7 @@ def _write_partitioned(
         _write_parquet(jp, tmp / "journeys" / f"part-{p:05d}.parquet")
         _write_parquet(tp, tmp / "touches" / f"part-{p:05d}.parquet", TOUCH_SCHEMA)
         del jp, tp
-        pa.default_memory_pool().release_unused()
+        release_unused_memory()
 
 
 # --------------------------------------------------------------------------- reading
@@ -552,7 +553,7 @@ class Store:
                     journeys_name=self.journeys_name,
                 )
             # the arrow tables are gone: hand their memory back to the system
-            pa.default_memory_pool().release_unused()
+            release_unused_memory()
         return self._columnar
 
     @property
@@ -685,7 +686,7 @@ class Store:
                 journeys_name=str(jf),
             ), journeys
             del journeys
-            pa.default_memory_pool().release_unused()
+            release_unused_memory()
         extra = sorted(
             {f.name for f in journey_dir.glob("part-*.parquet")}
             - {f.name for f in touch_files}

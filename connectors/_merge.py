@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from attribution._columnar import fnv1a64
+from attribution._memory import release_unused_memory
 from attribution.store import TOUCH_MEMORY_SCHEMA
 
 _DEDUPE_KEYS = ("journey_id", "person_id", "ts", "channel", "campaign")
@@ -190,7 +191,7 @@ def dedupe_touches(tables: list[pa.Table]) -> tuple[pa.Table, list[dict[str, int
                 per_file[file] = per_file.get(file, 0) + 1
         lost[k] = per_file
     out = _without(touches, dup)
-    pa.default_memory_pool().release_unused()  # hand freed temporaries back
+    release_unused_memory()  # hand freed temporaries back
     return out, lost
 
 

@@ -60,6 +60,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from attribution._memory import release_unused_memory
 from attribution.exceptions import SchemaError
 from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA, TOUCH_SCHEMA
 
@@ -405,13 +406,13 @@ def read_salesforce(
         pa.array(member_codes < 0)).combine_chunks())
     journeys = _journeys(opps, roles, alone_people, created, contacts)
     del opps, created, contacts
-    _release_memory()
+    release_unused_memory()
     people = _people(roles, index, alone_people, leads)
     del leads, alone_people
-    _release_memory()
+    release_unused_memory()
     touches = _touches(members, member_codes, roles, index)
     del members, member_codes
-    _release_memory()
+    release_unused_memory()
     for f in files:
         f.status[f.status == 0] = _LOOKED_UP  # whatever served joins only
     rejects = pa.concat_tables([f.rejects.table() for f in files])
@@ -520,17 +521,17 @@ def _check_deleted(f: _File, include_deleted: bool) -> None:
 def _release(files: list[_File]) -> None:
     for f in files:
         f.release()
-    _release_memory()
+    release_unused_memory()
 
 
-def _release_memory() -> None:
-    """Hand freed arrow memory back to the system.
+def _origin(i: int, n: int) -> dict[str, pa.Array]:
+    """Return the ``_file`` and ``_pos`` columns: which file and row each came from."""
+    return {"_file": pa.array(np.full(n, i)), "_pos": pa.array(np.arange(n))}
 
-    The allocator keeps freed pages for reuse; after a large join or aggregation
-    that is hundreds of megabytes the next step cannot use, so peak memory would
-    count it twice.
-    """
-    pa.default_memory_pool().release_unused()
+
+def _id_checks(ident: pa.Array) -> list[tuple[np.ndarray, str]]:
+    """Return the checks of a record's ``Id``, to which its dates add theirs."""
+    return [(ident.is_null().to_numpy(zero_copy_only=False), "Id is empty")]
 
 
 def _refs(f: _File) -> pa.Array:
@@ -615,7 +616,7 @@ def _campaigns(files: list[_File], tz: str | None, mapping: ChannelMapping | Non
     for i, f in enumerate(files):
         n = f.csv.table.num_rows
         ident = f.col("id")
-        checks = [(ident.is_null().to_numpy(zero_copy_only=False), "Id is empty")]
+        checks = _id_checks(ident)
         start = _dates(f, "startdate", "StartDate", tz, checks)
         end = _dates(f, "enddate", "EndDate", tz, checks)
         if f.csv.column("actualcost") is not None:
@@ -646,8 +647,7 @@ def _campaigns(files: list[_File], tz: str | None, mapping: ChannelMapping | Non
         sel = pa.array(valid)
         parts.append(pa.table({
             "campaign_id": ident, "name": f.col("name"), "type": f.col("type"),
-            "_ref": _refs(f), "_file": pa.array(np.full(n, i)),
-            "_pos": pa.array(np.arange(n))}).filter(sel))
+            "_ref": _refs(f), **_origin(i, n)}).filter(sel))
     table = _concat(parts, _CAMPAIGN_SCHEMA)
     return (_dedupe_across(table, files, "campaign_id"),
             pa.concat_tables(spends) if spends else None)
@@ -658,15 +658,14 @@ def _contacts(files: list[_File], tz: str | None) -> pa.Table:
     for i, f in enumerate(files):
         n = f.csv.table.num_rows
         ident = f.col("id")
-        checks = [(ident.is_null().to_numpy(zero_copy_only=False), "Id is empty")]
+        checks = _id_checks(ident)
         created = _dates(f, "createddate", "CreatedDate", tz, checks)
         valid = _apply(f, checks)
         valid = _dedupe(f, [ident], valid)
         parts.append(pa.table({
             "contact_id": ident, "account_id": f.col("accountid"),
             "created": _ts_or_null(created, n),
-            "_file": pa.array(np.full(n, i)),
-            "_pos": pa.array(np.arange(n))}).filter(pa.array(valid)))
+            **_origin(i, n)}).filter(pa.array(valid)))
     schema = pa.schema([("contact_id", pa.string()), ("account_id", pa.string()),
                         ("created", pa.timestamp("us", tz="UTC")),
                         ("_file", pa.int64()), ("_pos", pa.int64())])
@@ -678,7 +677,7 @@ def _leads(files: list[_File], tz: str | None) -> pa.Table:
     for i, f in enumerate(files):
         n = f.csv.table.num_rows
         ident = f.col("id")
-        checks = [(ident.is_null().to_numpy(zero_copy_only=False), "Id is empty")]
+        checks = _id_checks(ident)
         created = _dates(f, "createddate", "CreatedDate", tz, checks)
         _dates(f, "converteddate", "ConvertedDate", tz, checks)
         valid = _apply(f, checks)
@@ -687,8 +686,7 @@ def _leads(files: list[_File], tz: str | None) -> pa.Table:
             "lead_id": ident, "converted_contact_id": f.col("convertedcontactid"),
             "lead_source": f.col("leadsource"),
             "created": _ts_or_null(created, n),
-            "_file": pa.array(np.full(n, i)),
-            "_pos": pa.array(np.arange(n))}).filter(pa.array(valid)))
+            **_origin(i, n)}).filter(pa.array(valid)))
     schema = pa.schema([("lead_id", pa.string()), ("converted_contact_id", pa.string()),
                         ("lead_source", pa.string()),
                         ("created", pa.timestamp("us", tz="UTC")),
@@ -751,8 +749,7 @@ def _opportunities(files: list[_File], tz: str | None, currency: str | None,
     for i, f in enumerate(files):
         n = f.csv.table.num_rows
         ident = f.col("id")
-        checks: list[tuple[np.ndarray, str]] = [
-            (ident.is_null().to_numpy(zero_copy_only=False), "Id is empty")]
+        checks = _id_checks(ident)
         created = _dates(f, "createddate", "CreatedDate", tz, checks)
         checks.append((created.empty, "CreatedDate is empty (an opportunity needs "
                                       "its creation date)"))
@@ -806,7 +803,7 @@ def _opportunities(files: list[_File], tz: str | None, currency: str | None,
             "won": pa.array(won), "pipeline_amount": pa.array(values, pa.float64()),
             "revenue_amount": pa.array(np.where(won, values, 0.0), pa.float64()),
             "currency": pa.array([store_currency] * n, pa.string()),
-            "_file": pa.array(np.full(n, i)), "_pos": pa.array(np.arange(n)),
+            **_origin(i, n),
         }, schema=_OPP_SCHEMA).filter(pa.array(valid)))
         f.status[valid] = _USED
     table = _concat(parts, _OPP_SCHEMA)
@@ -845,7 +842,7 @@ def _roles(files: list[_File], opps: pa.Table) -> pa.Table:
 
 def _distinct(table: pa.Table, keys: list[str]) -> pa.Table:
     out = table.group_by(keys, use_threads=False).aggregate([]).select(keys)
-    _release_memory()
+    release_unused_memory()
     return out
 
 
@@ -888,7 +885,7 @@ def _members(files: list[_File], campaigns: pa.Table, leads: pa.Table,
                 [("pos", "min")]).column("pos_min").to_numpy()
             valid_pos = keys.column("pos").to_numpy()
             del keys
-            _release_memory()
+            release_unused_memory()
             dup = np.setdiff1d(valid_pos, firsts, assume_unique=True)
             f.status[dup] = _DUPLICATE
             keep = np.setdiff1d(valid_pos, dup, assume_unique=True)
@@ -1132,7 +1129,7 @@ def _person_created(contacts: pa.Table, leads: pa.Table) -> pa.Table:
         pa.table({"person": person, "created": leads.column("created")})])
     out = both.group_by(["person"], use_threads=False).aggregate(
         [("created", "min")]).rename_columns(["person", "created"])
-    _release_memory()
+    release_unused_memory()
     return out
 
 

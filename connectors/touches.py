@@ -44,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from attribution._memory import release_unused_memory
 from attribution.exceptions import SchemaError
 from attribution.store import JOURNEY_SCHEMA, TOUCH_MEMORY_SCHEMA
 
@@ -204,7 +205,7 @@ def read_touches(
     journeys_table = pa.concat_tables(journey_tables)
     inputs = [entry] + ([journey_part.entry] if journey_part else [])
     reject_tables = [rejects] + ([journey_part.rejects] if journey_part else [])
-    pa.default_memory_pool().release_unused()  # batches are gone: return their memory
+    release_unused_memory()  # batches are gone: return their memory
     return TouchesResult(
         touches=touches, journeys=journeys_table,
         rejects=pa.concat_tables(reject_tables), inputs=inputs,
