@@ -1542,19 +1542,30 @@ class _ConvParts:
         """Split each converting journey over its channels by Shapley values."""
         n_pairs = len(self.pair_row)
         h_touch = np.zeros(len(self.row))
-        # v(T) = G(T)·∏_s (1 − K_s·Q_s(T)) expanded into Σ coef·∏_{c∈T} z_c
-        terms: list[tuple[float, np.ndarray]] = [(1.0, np.zeros(n_pairs))]
+        # v(T) = G(T)·∏_s (1 − K_s·Q_s(T)) expanded into Σ coef·∏_{c∈T} z_c, with
+        # one coefficient per journey: where no touch of a journey acts in stage s,
+        # Q_s ≡ 1 and the two terms of (1 − K_s·Q_s) merge into one exact 1 − K_s
+        # (K_s is near 1 when the stage's base hazard is small, and subtracting
+        # the two terms' Shapley values would leave rounding noise)
+        terms: list[tuple[np.ndarray, np.ndarray]] = [
+            (np.ones(self.n_rows), np.zeros(n_pairs))
+        ]
+        v_none = 1.0
         for x, stage, col in zip(params, stages, self.cols, strict=True):
             beta = stage.design.beta(x)
             h = np.where(col >= 0, beta[np.maximum(col, 0)], 0.0)
             h_touch += h
             hp = np.bincount(self.pair, weights=h, minlength=n_pairs)
-            k = math.exp(-float(x[0]))
+            k, one_minus_k = math.exp(-float(x[0])), -math.expm1(-float(x[0]))
+            acts = np.bincount(self.pair_row, hp != 0, minlength=self.n_rows) > 0
+            keep = np.where(acts, 1.0, one_minus_k)
+            take = np.where(acts, -k, 0.0)
             terms = [
                 t
                 for coef, logz in terms
-                for t in ((coef, logz), (-coef * k, logz - hp))
+                for t in ((coef * keep, logz), (coef * take, logz - hp))
             ]
+            v_none *= one_minus_k
         if gamma is not None:
             g = np.where(
                 self.pair_local >= 0, gamma[np.maximum(self.pair_local, 0)], 0.0
@@ -1562,19 +1573,18 @@ class _ConvParts:
             terms = [(coef, logz + g) for coef, logz in terms]
         phi = np.zeros(n_pairs)
         v_all = np.zeros(self.n_rows)
-        v_none = 0.0
         for coef, logz in terms:
+            if not coef.any():
+                continue
             total = np.bincount(self.pair_row, weights=logz, minlength=self.n_rows)
             if split == "shapley":
-                phi += coef * shapley_product_game(
-                    self.pair_row, np.exp(logz), self.n_rows
-                )
+                game = shapley_product_game(self.pair_row, np.exp(logz), self.n_rows)
             else:  # removal: v(S) − v(S ∖ c)
-                phi += coef * (
-                    np.exp(total[self.pair_row]) - np.exp(total[self.pair_row] - logz)
+                game = np.exp(total[self.pair_row]) - np.exp(
+                    total[self.pair_row] - logz
                 )
+            phi += coef[self.pair_row] * game
             v_all += coef * np.exp(total)
-            v_none += coef
         phi = np.maximum(phi, 0.0)
         phi_sum = np.bincount(self.pair_row, weights=phi, minlength=self.n_rows)
         # channels that add less than 1e-9 of the journey's fitted value add

@@ -267,6 +267,63 @@ def test_timeless_paths():
     assert share["a"] > 0.8
 
 
+def floor_hazard_store():
+    """Eight journeys (found by hypothesis) whose opportunity stage fits a base
+    hazard at its floor, and where J007's touches all come after its opportunity."""
+    paths = {
+        "J000": ("d", ["2026-07-18"]),
+        "J001": ("ab", ["2026-12-25", "2027-02-16"]),
+        "J002": ("cccacd", ["2026-03-23", "2026-04-03", "2026-06-08", "2026-06-18",
+                            "2026-06-21", "2026-07-12"]),
+        "J003": ("ccacdc", ["2026-12-28", "2027-01-22", "2027-01-22", "2027-01-22",
+                            "2027-02-07", "2027-04-09"]),
+        "J004": ("adc", ["2026-03-28", "2026-05-15", "2026-06-18"]),
+        "J005": ("b", ["2026-12-14"]),
+        "J006": ("bcd", ["2026-10-31", "2026-11-14", "2026-12-16"]),
+        "J007": ("dabaab", ["2026-07-19", "2026-08-03", "2026-08-06", "2026-08-07",
+                            "2026-08-21", "2026-09-20"]),
+    }
+    touches = pd.DataFrame(
+        [{"journey_id": jid, "seq": k, "channel": ch, "ts": pd.Timestamp(ts, tz="UTC")}
+         for jid, (chs, tss) in paths.items()
+         for k, (ch, ts) in enumerate(zip(chs, tss, strict=True))])
+    day = lambda d: pd.Timestamp(d, tz="UTC") if d else pd.NaT  # noqa: E731
+    rows = [  # lead, opportunity, closed, won, pipeline, revenue, weight
+        ("J000", None, None, None, False, 0, 0, 3),
+        ("J001", "2027-01-15", "2027-03-14", None, False, 250, 0, 2),
+        ("J002", "2026-04-16", "2026-07-11", "2026-08-28", True, 250, 300, 2),
+        ("J003", "2027-03-12", "2027-04-20", "2027-05-15", True, 750, 300, 1),
+        ("J004", "2026-05-27", None, None, False, 0, 0, 1),
+        ("J005", None, "2027-02-03", "2027-02-04", False, 0, 0, 1),
+        ("J006", "2026-10-19", "2026-09-27", "2026-10-12", False, 500, 0, 1),
+        ("J007", "2026-07-09", "2026-06-25", "2026-08-05", True, 0, 200, 2),
+    ]
+    journeys = pd.DataFrame(
+        [{"journey_id": jid, "lead_created_at": day(lead),
+          "opportunity_created_at": day(opp), "closed_at": day(closed), "won": won,
+          "pipeline_amount": float(pipe), "revenue_amount": float(rev), "weight": w}
+         for jid, lead, opp, closed, won, pipe, rev, w in rows])
+    return touches, journeys
+
+
+def test_split_is_exact_when_a_stage_base_hazard_is_at_its_floor():
+    # With the opportunity stage's base hazard at 1e-9, K = exp(-1e-9) is within
+    # 1e-9 of 1; J007's split used to be the difference of two nearly equal
+    # Shapley terms and moved by 1e-7 when the channels were renamed.
+    t, j = floor_hazard_store()
+    r = attribute((t, j), "incremental", targets="revenue")
+    stages = r.models[("incremental", "revenue", "all")]._stages
+    assert stages[0].name == "opportunity"
+    assert stages[0].params[0] == pytest.approx(1e-9)
+    rename = {"a": "zz", "b": "a", "c": "mm", "d": "b"}
+    renamed = attribute((t.assign(channel=t.channel.map(rename)), j), "incremental",
+                        targets="revenue")
+    a = r.channel_credit.assign(channel=r.channel_credit.channel.map(
+        lambda c: rename.get(c, c))).set_index("channel").credit.sort_index()
+    b = renamed.channel_credit.set_index("channel").credit.sort_index()
+    pd.testing.assert_series_equal(a, b, rtol=1e-11)
+
+
 @pytest.mark.parametrize("params", [
     {"penalty": 0}, {"phase_penalty": -1}, {"max_repeats": 1.5}, {"holdout": 1.0},
     {"split": "banzhaf"}, {"min_deals": 0}, {"seed": -1}, {"fit_sample": 0}])
