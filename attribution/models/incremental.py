@@ -1185,9 +1185,8 @@ class _Design:
         Newton evaluates the objective at a point and then its Hessian at the same
         point; the Hessian reuses the pass over the journeys.
         """
-        last = self._last_eval
-        if last is not None and last[1] is w and np.array_equal(last[0], x):
-            return last[2]
+        if _at(self._last_eval, x, w):
+            return self._last_eval[2]
         nll, g_h, h = self._data(x, w)
         g, g_beta = self._chain(x, g_h)
         self._last_eval = (x.copy(), w, (nll, g_h, h, g, g_beta))
@@ -1246,9 +1245,8 @@ class _Design:
         m, k = self.n_channels, self.n_phases
         rows, a_rows = self._hessian_rows(fisher, sample)
         exact = not fisher and len(rows) == len(self._all_rows(fisher))
-        last = self._last_exact
-        if exact and last is not None and last[1] is w and np.array_equal(last[0], x):
-            return last[2].copy()
+        if exact and _at(self._last_exact, x, w):
+            return self._last_exact[2].copy()
         _, _, h, _, g_beta = self._evaluate(x, w)
         om = -np.expm1(-h)
         if fisher:  # E[−ℓ''] = p'² / (p(1 − p)) = 1 / expm1(H), every journey
@@ -1303,11 +1301,8 @@ class _Design:
         its optimum; there it agrees with the Hessian at the optimum to that
         precision, far below the statistical error it is used to measure.
         """
-        last = self._last_exact
-        if last is not None and last[1] is w:
-            size = max(1.0, float(np.max(np.abs(x))))
-            if float(np.max(np.abs(last[0] - x))) <= 1e-9 * size:
-                return last[2].copy()
+        if _at(self._last_exact, x, w, rtol=1e-9):
+            return self._last_exact[2].copy()
         return self.hessian(x, w)
 
     def _all_rows(self, fisher: bool) -> np.ndarray:
@@ -1499,6 +1494,18 @@ class _Design:
         except np.linalg.LinAlgError:
             return None
         return cov
+
+
+def _at(entry: tuple | None, x: np.ndarray, w: np.ndarray, rtol: float = 0.0) -> bool:
+    """Whether a cached ``(x, w, values)`` entry belongs to ``x`` and ``w``.
+
+    The entry's point may differ from ``x`` by ``rtol`` times ``x``'s largest
+    entry (at least 1); the weights must be the very same array.
+    """
+    if entry is None or entry[1] is not w:
+        return False
+    size = max(1.0, float(np.max(np.abs(x))))
+    return float(np.max(np.abs(entry[0] - x))) <= rtol * size
 
 
 def _solve_pd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
