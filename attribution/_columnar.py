@@ -556,11 +556,14 @@ def concat_columnar(
             old_offsets[:-1][order] - offsets[:-1], lengths)
     del old_lengths, old_offsets
 
-    def gather(name: str, at: np.ndarray | None) -> np.ndarray:
-        whole = np.concatenate([getattr(p, name) for p in parts])
+    def let_go(name: str) -> None:
         if consume:
             for p in parts:
                 setattr(p, name, None)
+
+    def gather(name: str, at: np.ndarray | None) -> np.ndarray:
+        whole = np.concatenate([getattr(p, name) for p in parts])
+        let_go(name)
         return whole if at is None else whole[at]
 
     out: dict[str, Any] = {}
@@ -570,15 +573,11 @@ def concat_columnar(
             if not any(len(getattr(p, dicts)) for p in parts):  # a column not read
                 out[name] = _no_codes(int(offsets[-1]))
                 out[dicts] = np.array([], dtype=object)
-                if consume:
-                    for p in parts:
-                        setattr(p, name, None)
+                let_go(name)
                 continue
             codes, out[dicts] = _unify([getattr(p, name) for p in parts],
                                        [getattr(p, dicts) for p in parts])
-            if consume:
-                for p in parts:
-                    setattr(p, name, None)
+            let_go(name)
             out[name] = codes if touch is None else codes[touch]
             del codes
         else:
